@@ -1,0 +1,172 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"offload"
+	"offload/bench"
+	"offload/link/pipe"
+)
+
+// demoResult is one row of the demo's table.
+type demoResult struct {
+	name     string
+	bulk     bench.BulkResult
+	lat      bench.LatencyResult
+	bulkErr  error
+	latError error
+}
+
+func runDemo(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	size := fs.Int64("size", 128<<20, "bytes to send in the bulk transfer")
+	rounds := fs.Int("requests", 5000, "request/response round trips to time")
+	msg := fs.Int("msg", 64, "request and response size in bytes")
+	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		fmt.Println("Not running as root, so no network namespaces: running the in-memory demo (two offload stacks over link/pipe) instead.")
+	} else {
+		fmt.Println("The kernel-peer demo (offload against Linux in network namespaces) comes with real links; running the in-memory demo (two offload stacks over link/pipe).")
+	}
+	var rows []demoResult
+
+	r, err := demoInMemory(*size, *rounds, *msg, *mtu)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, r)
+
+	k, err := demoKernelLoopback(*size, *rounds, *msg)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, k)
+
+	printDemo(os.Stdout, rows, *msg)
+	for _, r := range rows {
+		if r.bulkErr != nil || r.latError != nil || !r.bulk.Verified {
+			return fmt.Errorf("%s: a transfer failed or its SHA-256 did not match", r.name)
+		}
+	}
+	return nil
+}
+
+// demoInMemory runs both workloads between two offload stacks joined by a pipe.
+func demoInMemory(size int64, rounds, msg, mtu int) (demoResult, error) {
+	res := demoResult{name: fmt.Sprintf("offload ↔ offload (link/pipe, MTU %d)", mtu)}
+	a, b := pipe.New(pipe.Config{MTU: mtu})
+	client, err := offload.New(offload.Options{Link: a, Addr: netip.MustParsePrefix("198.18.0.1/24")})
+	if err != nil {
+		return res, err
+	}
+	defer client.Close()
+	server, err := offload.New(offload.Options{Link: b, Addr: netip.MustParsePrefix("198.18.0.2/24")})
+	if err != nil {
+		return res, err
+	}
+	defer server.Close()
+	res.bulk, res.bulkErr, res.lat, res.latError = runWorkloads(res.name, size, rounds, msg,
+		func(addr string) (net.Listener, error) { return server.Listen("tcp", addr) },
+		func(addr string) (net.Conn, error) { return client.Dial("tcp", addr) },
+		"198.18.0.2")
+	return res, nil
+}
+
+// demoKernelLoopback runs the same workloads over the kernel's loopback, for scale.
+func demoKernelLoopback(size int64, rounds, msg int) (demoResult, error) {
+	res := demoResult{name: "kernel ↔ kernel (loopback, for scale)"}
+	res.bulk, res.bulkErr, res.lat, res.latError = runWorkloads(res.name, size, rounds, msg,
+		func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) },
+		func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) },
+		"127.0.0.1")
+	return res, nil
+}
+
+func runWorkloads(name string, size int64, rounds, msg int,
+	listen func(string) (net.Listener, error), dial func(string) (net.Conn, error), host string,
+) (bench.BulkResult, error, bench.LatencyResult, error) {
+	var bulk bench.BulkResult
+	var lat bench.LatencyResult
+	sinkLn, err := listen(host + ":5001")
+	if err != nil {
+		return bulk, err, lat, err
+	}
+	defer sinkLn.Close()
+	go bench.Sink(sinkLn)
+	echoLn, err := listen(host + ":5002")
+	if err != nil {
+		return bulk, err, lat, err
+	}
+	defer echoLn.Close()
+	go bench.Echo(echoLn)
+
+	fmt.Printf("%s: bulk transfer of %d MiB ", name, size>>20)
+	bulkErr := func() error {
+		c, err := dial(sinkLn.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		next := size / 10
+		bulk, err = bench.Bulk(c, size, 1, func(sent int64) {
+			for sent >= next && next <= size {
+				fmt.Print(".")
+				next += size / 10
+			}
+		})
+		return err
+	}()
+	fmt.Println()
+	fmt.Printf("%s: %d round trips of %d bytes\n", name, rounds, msg)
+	latErr := func() error {
+		c, err := dial(echoLn.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		lat, err = bench.RequestResponse(c, msg, rounds/10, rounds)
+		return err
+	}()
+	return bulk, bulkErr, lat, latErr
+}
+
+func printDemo(w io.Writer, rows []demoResult, msg int) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "path\tbulk Gbit/s\tSHA-256\t%d-byte RTT p50\tp99\t\n", msg)
+	for _, r := range rows {
+		bulk, sum := "failed", "—"
+		if r.bulkErr == nil {
+			bulk = fmt.Sprintf("%.2f", r.bulk.Gbps())
+			sum = map[bool]string{true: "equal", false: "DIFFERENT"}[r.bulk.Verified]
+		}
+		p50, p99 := "failed", "failed"
+		if r.latError == nil {
+			p50, p99 = fmtDur(r.lat.Percentile(50)), fmtDur(r.lat.Percentile(99))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.name, bulk, sum, p50, p99)
+	}
+	tw.Flush()
+	for _, r := range rows {
+		if r.bulkErr != nil {
+			fmt.Fprintf(w, "%s: bulk transfer: %v\n", r.name, r.bulkErr)
+		}
+		if r.latError != nil {
+			fmt.Fprintf(w, "%s: request/response: %v\n", r.name, r.latError)
+		}
+	}
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}

@@ -1,0 +1,51 @@
+// Command offload runs the offload stack: demos, servers, benchmarks and tools.
+//
+//	offload demo     a transfer and latency test (in memory; against the kernel as root)
+//	offload help     this list
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+type command struct {
+	name, summary string
+	run           func(args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "bulk transfer and request/response latency between two stacks, side by side with the kernel", runDemo},
+	}
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "usage: offload <command> [flags]\n\ncommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(os.Stderr, "\nRun 'offload <command> -h' for a command's flags.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "help" || os.Args[1] == "-h" || os.Args[1] == "--help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	for _, c := range commands() {
+		if c.name == os.Args[1] {
+			if err := c.run(os.Args[2:]); err != nil {
+				fmt.Fprintf(os.Stderr, "offload %s: %v\n", c.name, err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "offload: unknown command %q\n\n", os.Args[1])
+	usage()
+	os.Exit(2)
+}

@@ -1,0 +1,407 @@
+//go:build linux
+
+// Package tap is a link.Device on a Linux TAP interface with a virtio-net header
+// (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR).
+//
+// The kernel side of the TAP interface is the other host: the kernel routes and
+// answers through it as through any Ethernet port, and our stack sits at the
+// far end of the cable with its own MAC address. With Config.Checksum and
+// Config.TSO the device announces TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6|
+// TUN_F_TSO_ECN), so in both directions neither side segments TCP or computes
+// checksums that the other can finish: the kernel hands over TCP super-frames of
+// up to 64 KiB whose checksums are left partial, and takes ours the same way.
+//
+// The header is 10 bytes (struct virtio_net_hdr, set with TUNSETVNETHDRSZ).
+// The 12-byte form only adds num_buffers, which matters to virtio drivers that
+// merge receive buffers; a TAP reader gets one whole frame per read, so the
+// field would always be 1. 10 bytes is also what AF_PACKET's PACKET_VNET_HDR
+// uses, so both drivers share one codec.
+//
+// One frame moves per read(2) or write(2): TAP has no batched I/O. The
+// descriptor is non-blocking; Wait polls it together with an eventfd for Wake.
+package tap
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"offload/internal/sys"
+	"offload/link"
+	"offload/pkt"
+)
+
+const (
+	// vnetLen is the virtio-net header length in front of every frame.
+	vnetLen = sys.VnetHdrLen
+	// rxHeadroom is where received frames start in their buffers: room for the
+	// header we read in front plus some for whoever forwards the frame.
+	rxHeadroom = 64
+	// maxGSOFrame is the largest frame with RxGSO: the kernel's legacy GSO limit
+	// (64 KiB for the whole skb) plus an Ethernet header and a VLAN tag of slack.
+	maxGSOFrame = 65536 + 14 + 4
+	// maxGSOSize bounds a TSO super-frame we send so that, with its Ethernet
+	// header and a VLAN tag, it fits the kernel's 64 KiB GSO limit whether the
+	// stack counts MaxGSOSize as IP-packet or frame bytes (AF_PACKET on a veth
+	// refuses 65536-byte frames; TAP is given the same bound for uniformity).
+	maxGSOSize = 65535 - 14 - 4
+)
+
+// Config describes the TAP device to open.
+type Config struct {
+	// Name of the interface; "" lets the kernel choose (tap0, tap1, ...). An
+	// existing persistent TAP interface of that name is attached to.
+	Name string
+	// Netns, if set, is the path of a network namespace (such as
+	// /run/netns/NAME, see netns.Host.Path) to create the interface in. The
+	// descriptor keeps working from any goroutine and namespace.
+	Netns string
+	// MTU of the interface (1500 if 0).
+	MTU int
+	// HardwareAddr is our side's MAC, the source of frames the stack sends. Zero
+	// picks a random locally administered unicast address. It must differ from
+	// the kernel interface's own MAC (PeerHardwareAddr).
+	HardwareAddr [6]byte
+	// Checksum lets both sides leave transport checksums partial (TUN_F_CSUM).
+	Checksum bool
+	// TSO exchanges TCP super-frames in both directions (TUN_F_TSO4/6, ECN);
+	// it implies Checksum.
+	TSO bool
+	// Buffers is the number of receive buffers the device owns (256 if 0). Each
+	// holds a whole frame: 64 KiB with TSO, an MTU-sized frame without.
+	Buffers int
+}
+
+// Errors a person may meet when opening a device.
+var (
+	ErrNoTunDevice   = errors.New("tap: " + sys.TunDevicePath + " does not exist: load the tun module (`modprobe tun`), or start the container with `--device /dev/net/tun`")
+	ErrNotPrivileged = errors.New("tap: creating a TAP interface needs root or CAP_NET_ADMIN: run as root, or `setcap cap_net_admin+ep` the binary")
+	ErrNameInUse     = errors.New("tap: the interface name is taken")
+	errQueue         = errors.New("tap: no such queue (a TAP device has queue 0 only)")
+)
+
+// Device is an open TAP interface. See link.Device for the contract.
+type Device struct {
+	fd     int
+	event  sys.Event
+	ifname string
+	peer   [6]byte
+	caps   link.Capabilities
+	pool   *pkt.Pool
+	spare  *pkt.Buffer // a buffer kept from the last Recv that found nothing
+	poll   [2]sys.PollFd
+	stats  link.Counters
+	mu     sync.RWMutex // Close takes it exclusively to retire the descriptors
+	closed atomic.Bool
+	once   sync.Once
+}
+
+var _ link.Device = (*Device)(nil)
+
+// Open creates (or attaches to) a TAP interface, configures its header and
+// offloads, sets its MTU and brings it up.
+func Open(cfg Config) (*Device, error) {
+	if cfg.MTU == 0 {
+		cfg.MTU = 1500
+	}
+	if cfg.MTU < 68 || cfg.MTU > 65521 {
+		return nil, fmt.Errorf("tap: MTU %d outside [68, 65521]", cfg.MTU)
+	}
+	if cfg.Buffers == 0 {
+		cfg.Buffers = 256
+	}
+	if cfg.Buffers < 1 {
+		return nil, fmt.Errorf("tap: %d receive buffers", cfg.Buffers)
+	}
+	if cfg.TSO {
+		cfg.Checksum = true
+	}
+	if cfg.HardwareAddr == [6]byte{} {
+		rand.Read(cfg.HardwareAddr[:])
+		cfg.HardwareAddr[0] = cfg.HardwareAddr[0]&^1 | 2 // unicast, locally administered
+	} else if cfg.HardwareAddr[0]&1 != 0 {
+		return nil, fmt.Errorf("tap: hardware address %x is multicast", cfg.HardwareAddr)
+	}
+	if _, err := os.Stat(sys.TunDevicePath); errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoTunDevice
+	}
+	offload := 0
+	if cfg.Checksum {
+		offload |= sys.TUN_F_CSUM
+	}
+	if cfg.TSO {
+		offload |= sys.TUN_F_TSO4 | sys.TUN_F_TSO6 | sys.TUN_F_TSO_ECN
+	}
+
+	d := &Device{fd: -1}
+	open := func() error {
+		fd, name, err := sys.OpenTun(cfg.Name, sys.IFF_TAP|sys.IFF_NO_PI|sys.IFF_VNET_HDR)
+		if err != nil {
+			return explainOpenError(cfg.Name, err)
+		}
+		d.fd, d.ifname = fd, name
+		if err := sys.TunSetVnetHdrSize(fd, vnetLen); err != nil {
+			return err
+		}
+		if err := sys.TunSetOffload(fd, offload); err != nil {
+			return err
+		}
+		if err := sys.SetLinkMTU(name, cfg.MTU); err != nil {
+			return err
+		}
+		// Writes fail with EIO until the interface is up.
+		if err := sys.SetLinkUp(name); err != nil {
+			return err
+		}
+		d.peer, err = sys.LinkHardwareAddr(name)
+		return err
+	}
+	var err error
+	if cfg.Netns != "" {
+		err = sys.RunInNetns(cfg.Netns, open)
+	} else {
+		err = open()
+	}
+	if err != nil {
+		if d.fd >= 0 {
+			sys.Close(d.fd)
+		}
+		return nil, err
+	}
+	if d.peer == cfg.HardwareAddr {
+		sys.Close(d.fd)
+		return nil, fmt.Errorf("tap: our hardware address %x equals the kernel interface's", cfg.HardwareAddr)
+	}
+	if d.event, err = sys.NewEvent(); err != nil {
+		sys.Close(d.fd)
+		return nil, err
+	}
+	maxFrame := cfg.MTU + 14 + 4 // a VLAN tag may ride on an MTU-sized packet
+	if cfg.TSO {
+		maxFrame = maxGSOFrame
+	}
+	d.pool = pkt.NewPool(cfg.Buffers, rxHeadroom+maxFrame, rxHeadroom)
+	d.poll = [2]sys.PollFd{{Fd: int32(d.fd), Events: sys.POLLIN}, {Fd: int32(d.event.FD()), Events: sys.POLLIN}}
+	d.caps = link.Capabilities{
+		Name:              d.ifname,
+		L2:                true,
+		HardwareAddr:      cfg.HardwareAddr,
+		MTU:               cfg.MTU,
+		MaxFrame:          maxFrame,
+		Headroom:          vnetLen,
+		RxChecksumTrusted: false, // only frames marked in Meta are vouched for
+		TxChecksumOffload: cfg.Checksum,
+		TSO:               cfg.TSO,
+		RxGSO:             cfg.TSO,
+		Queues:            1,
+	}
+	if cfg.TSO {
+		d.caps.MaxGSOSize = maxGSOSize
+	}
+	return d, nil
+}
+
+func explainOpenError(name string, err error) error {
+	switch {
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, sys.ENODEV), errors.Is(err, sys.ENXIO):
+		return fmt.Errorf("%w (%v)", ErrNoTunDevice, err)
+	case errors.Is(err, sys.EPERM), errors.Is(err, sys.EACCES):
+		return fmt.Errorf("%w (%v)", ErrNotPrivileged, err)
+	case errors.Is(err, sys.EBUSY):
+		return fmt.Errorf("%w: TAP interface %q is already open in another process or device: %v", ErrNameInUse, name, err)
+	case errors.Is(err, sys.EINVAL) && name != "":
+		return fmt.Errorf("%w: %q exists and is not a TAP interface, or does not take these flags: %v", ErrNameInUse, name, err)
+	}
+	return fmt.Errorf("tap: open %q: %w", name, err)
+}
+
+// Caps returns the device's capabilities.
+func (d *Device) Caps() link.Capabilities { return d.caps }
+
+// IfName returns the kernel interface's name.
+func (d *Device) IfName() string { return d.ifname }
+
+// PeerHardwareAddr returns the MAC of the kernel's side of the interface, the
+// address our frames to the kernel are sent to.
+func (d *Device) PeerHardwareAddr() [6]byte { return d.peer }
+
+// Recv reads frames until the batch is full, the kernel has none left, or the
+// device's buffers are all out (the kernel then queues, and drops when its
+// queue is full).
+func (d *Device) Recv(queue int, batch *pkt.Batch) (int, error) {
+	if queue != 0 {
+		return 0, errQueue
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed.Load() {
+		return 0, link.ErrClosed
+	}
+	n := 0
+	for !batch.Full() {
+		buf := d.spare
+		d.spare = nil
+		if buf == nil {
+			if buf = d.pool.Get(); buf == nil {
+				break
+			}
+		}
+		st := buf.Storage()
+		r, err := sys.Read(d.fd, st[rxHeadroom-vnetLen:])
+		if err != nil {
+			d.spare = buf
+			if err == sys.EINTR {
+				continue
+			}
+			if err == sys.EAGAIN {
+				break
+			}
+			return n, fmt.Errorf("tap: read %s: %w", d.ifname, err)
+		}
+		if r < vnetLen+14 || r > len(st)-(rxHeadroom-vnetLen) {
+			// Too short to be Ethernet, or longer than the buffer: the kernel
+			// reports a frame's whole length even when it had to cut it.
+			d.spare = buf
+			d.stats.RxDropped.Add(1)
+			continue
+		}
+		buf.SetRange(rxHeadroom, rxHeadroom+r-vnetLen)
+		if err := sys.VnetHdrToMeta(st[rxHeadroom-vnetLen:rxHeadroom], buf.Bytes(), &buf.Meta); err != nil {
+			buf.Reset(rxHeadroom)
+			d.spare = buf
+			d.stats.RxDropped.Add(1)
+			continue
+		}
+		batch.Add(buf)
+		n++
+		d.stats.RxFrames.Add(1)
+		d.stats.RxBytes.Add(uint64(buf.Len()))
+	}
+	return n, nil
+}
+
+// Send writes each frame with its virtio-net header, built in the frame's
+// headroom from its Meta (so a frame needs Caps().Headroom bytes of headroom).
+// Frames that cannot be described or written are dropped and counted. Send
+// returns an error only if no frame went out and the kernel refused with one
+// (EIO: the interface is down).
+func (d *Device) Send(queue int, batch *pkt.Batch) (int, error) {
+	defer batch.ReleaseAll()
+	if queue != 0 {
+		d.stats.TxDropped.Add(uint64(batch.Len()))
+		return 0, errQueue
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed.Load() {
+		d.stats.TxDropped.Add(uint64(batch.Len()))
+		return 0, link.ErrClosed
+	}
+	sent := 0
+	var lastErr error
+	for _, buf := range batch.Buffers() {
+		if buf.Headroom() < vnetLen || buf.Len() < 14 {
+			d.stats.TxDropped.Add(1)
+			continue
+		}
+		frameLen := buf.Len()
+		hdr := buf.Prepend(vnetLen)
+		if err := sys.MetaToVnetHdr(&buf.Meta, buf.Bytes()[vnetLen:], hdr); err != nil {
+			d.stats.TxDropped.Add(1)
+			continue
+		}
+		for {
+			_, err := sys.Write(d.fd, buf.Bytes())
+			if err == sys.EINTR {
+				continue
+			}
+			if err != nil {
+				lastErr = err
+				d.stats.TxDropped.Add(1)
+			} else {
+				sent++
+				d.stats.TxFrames.Add(1)
+				d.stats.TxBytes.Add(uint64(frameLen))
+			}
+			break
+		}
+	}
+	if sent == 0 && lastErr != nil {
+		return 0, fmt.Errorf("tap: write %s: %w", d.ifname, lastErr)
+	}
+	return sent, nil
+}
+
+// Wait blocks in poll(2) until the interface has a frame, Wake is called, or
+// timeout passes (rounded up to whole milliseconds; < 0 waits without limit).
+func (d *Device) Wait(queue int, timeout time.Duration) error {
+	if queue != 0 {
+		return errQueue
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed.Load() {
+		return link.ErrClosed
+	}
+	_, err := sys.Poll(d.poll[:], pollTimeout(timeout))
+	if d.poll[1].Revents != 0 {
+		d.event.Drain()
+	}
+	if d.closed.Load() {
+		return link.ErrClosed
+	}
+	if err != nil && err != sys.EINTR {
+		return fmt.Errorf("tap: poll: %w", err)
+	}
+	return nil
+}
+
+// pollTimeout converts a Wait timeout to poll's milliseconds, rounding up so a
+// short timeout sleeps instead of spinning.
+func pollTimeout(t time.Duration) int {
+	if t < 0 {
+		return -1
+	}
+	ms := (t + time.Millisecond - 1) / time.Millisecond
+	if ms > 1<<30 {
+		ms = 1 << 30
+	}
+	return int(ms)
+}
+
+// Wake makes a current or the next Wait return.
+func (d *Device) Wake(queue int) {
+	if queue != 0 {
+		return
+	}
+	d.mu.RLock()
+	if !d.closed.Load() {
+		d.event.Signal()
+	}
+	d.mu.RUnlock()
+}
+
+// Stats returns the device's counters.
+func (d *Device) Stats() link.Stats { return d.stats.Snapshot() }
+
+// Close ends blocked Waits with link.ErrClosed and closes the interface; a
+// non-persistent TAP interface disappears with it.
+func (d *Device) Close() error {
+	d.once.Do(func() {
+		d.closed.Store(true)
+		d.event.Signal() // end a Wait blocked in poll before taking the lock
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.spare != nil {
+			d.spare.Release()
+			d.spare = nil
+		}
+		d.event.Close()
+		sys.Close(d.fd)
+	})
+	return nil
+}

@@ -1,0 +1,296 @@
+package stack
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"offload/tcp"
+	"offload/wire"
+)
+
+// Conn is one TCP connection as application code sees it. Its methods never
+// block: Read and Write return ErrWouldBlock and arm a notification channel
+// (Readable, Writable) that the owner signals when waiting may be over.
+// Package netconn builds the blocking net.Conn on top.
+type Conn struct {
+	s             *Stack
+	n             *nic
+	local, remote netip.AddrPort
+	listener      *Listener // set while a passive connection is not yet accepted
+
+	mu           sync.Mutex // guards tc and the fields below
+	tc           *tcp.Conn
+	timer        timer
+	dirty        bool // in n.dirty; guarded by n.dirtyMu
+	wantRead     bool
+	wantWrite    bool
+	connected    bool // handshake ended (either way) and connDone closed
+	finished     bool
+	readReady    chan struct{}
+	writeReady   chan struct{}
+	connDone     chan struct{} // closed when the handshake completes or fails
+	finishedDone chan struct{} // closed when the connection has left the table
+}
+
+func newConn(s *Stack, n *nic, local, remote netip.AddrPort, tc *tcp.Conn) *Conn {
+	c := &Conn{
+		s: s, n: n, local: local, remote: remote, tc: tc,
+		readReady:    make(chan struct{}, 1),
+		writeReady:   make(chan struct{}, 1),
+		connDone:     make(chan struct{}),
+		finishedDone: make(chan struct{}),
+	}
+	c.timer.ep = c
+	return c
+}
+
+// DialTCP starts an active open from local (its address and port may be left
+// unspecified) to remote and returns the connection in SYN-SENT. Wait on
+// Connected to learn how the handshake ended.
+func (s *Stack) DialTCP(local, remote netip.AddrPort) (*Conn, error) {
+	if !remote.Addr().Is4() {
+		return nil, ErrNotIPv4
+	}
+	n, src, err := s.nicFor(local.Addr(), remote.Addr())
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	port := local.Port()
+	if port == 0 {
+		p, ok := s.ports.Pick(src, remote, func(p uint16) bool {
+			return s.portBusy(netip.AddrPortFrom(src, p), remote)
+		})
+		if !ok {
+			return nil, ErrNoPorts
+		}
+		port = p
+	}
+	lap := netip.AddrPortFrom(src, port)
+	tc := tcp.Dial(&n.tcpCfg, now, s.isn.ISN(now, lap, remote))
+	c := newConn(s, n, lap, remote, tc)
+	if err := s.insert(c); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	n.markDirty(c)
+	c.mu.Unlock()
+	return c, nil
+}
+
+// portBusy reports whether local is taken for remote: by a connection to the
+// same remote, or by a listener on the port.
+func (s *Stack) portBusy(local, remote netip.AddrPort) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.conns[flowKey{local, remote}] != nil {
+		return true
+	}
+	if s.listeners[local] != nil {
+		return true
+	}
+	return s.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), local.Port())] != nil
+}
+
+// Dial opens a connection and waits for the handshake, honouring ctx.
+func (s *Stack) Dial(ctx context.Context, local, remote netip.AddrPort) (*Conn, error) {
+	c, err := s.DialTCP(local, remote)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-c.Connected():
+	case <-ctx.Done():
+		c.Abort()
+		return nil, ctx.Err()
+	}
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LocalAddr returns the local address and port.
+func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
+
+// RemoteAddr returns the peer's address and port.
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+
+// Connected is closed when the handshake has completed or failed (see Err).
+func (c *Conn) Connected() <-chan struct{} { return c.connDone }
+
+// Finished is closed when the connection has ended and left the table.
+func (c *Conn) Finished() <-chan struct{} { return c.finishedDone }
+
+// Err returns the connection's terminal error, if any.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.tc.Err(); err != nil {
+		return err
+	}
+	if !c.tc.Established() && c.finished {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Read copies received bytes into p. With nothing to read it returns
+// ErrWouldBlock and arms Readable; after the peer's FIN it returns io.EOF.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	n, err := c.tc.Read(p)
+	if n == 0 && err == nil && len(p) > 0 {
+		c.wantRead = true
+		c.mu.Unlock()
+		return 0, ErrWouldBlock
+	}
+	if n > 0 {
+		// Reading opens the receive window; the owner decides whether that is
+		// worth a window update (RFC 9293 §3.8.6.2.2).
+		c.n.markDirty(c)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// Write copies as much of p as fits into the send buffer. With no room it
+// returns (0, ErrWouldBlock) and arms Writable.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	n, err := c.tc.Write(p)
+	if n > 0 {
+		c.n.markDirty(c)
+	} else if err == nil && len(p) > 0 {
+		c.wantWrite = true
+		c.mu.Unlock()
+		return 0, ErrWouldBlock
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// Readable is signalled when a Read that returned ErrWouldBlock may succeed.
+func (c *Conn) Readable() <-chan struct{} { return c.readReady }
+
+// Writable is signalled when a Write that returned ErrWouldBlock may succeed.
+func (c *Conn) Writable() <-chan struct{} { return c.writeReady }
+
+// CloseWrite sends FIN after the buffered data (half-close).
+func (c *Conn) CloseWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.tc.CloseWrite()
+	c.n.markDirty(c)
+	return err
+}
+
+// Close closes the connection: FIN after buffered data, or RST if received
+// data was left unread (RFC 9293 §3.10.4).
+func (c *Conn) Close() {
+	c.mu.Lock()
+	c.tc.Close()
+	c.n.markDirty(c)
+	c.mu.Unlock()
+}
+
+// Abort resets the connection at once.
+func (c *Conn) Abort() {
+	c.mu.Lock()
+	c.tc.Abort()
+	c.n.markDirty(c)
+	c.mu.Unlock()
+}
+
+// SetNoDelay switches Nagle's algorithm off (true) or on.
+func (c *Conn) SetNoDelay(on bool) {
+	c.mu.Lock()
+	c.tc.SetNoDelay(on)
+	c.n.markDirty(c)
+	c.mu.Unlock()
+}
+
+// SetKeepAlive switches keepalive probes on or off; zero durations and count
+// keep the configured values.
+func (c *Conn) SetKeepAlive(on bool, idle, interval time.Duration, count int) {
+	cfg := &c.n.tcpCfg
+	if idle <= 0 {
+		idle = cfg.KeepAliveIdle
+	}
+	if interval <= 0 {
+		interval = cfg.KeepAliveInterval
+	}
+	if count <= 0 {
+		count = cfg.KeepAliveCount
+	}
+	c.mu.Lock()
+	c.tc.SetKeepAlive(on, idle, interval, count)
+	c.n.markDirty(c)
+	c.mu.Unlock()
+}
+
+// Info returns the connection's TCP state and counters.
+func (c *Conn) Info() tcp.Info {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tc.Info()
+}
+
+// notify wakes application goroutines whose wait may be over and completes
+// the handshake's signalling. Called by the owner with c.mu held.
+func (c *Conn) notify() {
+	tc := c.tc
+	failed := tc.Err() != nil || tc.State() == tcp.StateClosed
+	if !c.connected && (tc.Established() || failed) {
+		c.connected = true
+		close(c.connDone)
+		if l := c.listener; l != nil {
+			c.listener = nil
+			if tc.Established() && !failed {
+				l.enqueue(c)
+			} else {
+				l.unreserve()
+			}
+		}
+	}
+	if c.wantRead && (tc.Readable() || failed) {
+		c.wantRead = false
+		signal(c.readReady)
+	}
+	if c.wantWrite && (tc.Writable() > 0 || failed || tc.Err() != nil) {
+		c.wantWrite = false
+		signal(c.writeReady)
+	}
+}
+
+// finish marks the connection as gone and releases every waiter.
+func (c *Conn) finish(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return
+	}
+	c.finished = true
+	if !c.connected {
+		c.connected = true
+		close(c.connDone)
+		if l := c.listener; l != nil {
+			c.listener = nil
+			l.unreserve()
+		}
+	}
+	close(c.finishedDone)
+	signal(c.readReady)
+	signal(c.writeReady)
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+var _ = wire.FlagSYN

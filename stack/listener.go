@@ -1,0 +1,153 @@
+package stack
+
+import (
+	"net/netip"
+	"sync"
+)
+
+// Listener accepts connections on a local address and port. Its backlog bounds
+// the connections that are half-open or established but not yet accepted.
+type Listener struct {
+	s     *Stack
+	addr  netip.AddrPort
+	limit int
+
+	mu       sync.Mutex
+	reserved int     // half-open connections counted against the backlog
+	queue    []*Conn // established, waiting for Accept; len ≤ limit
+	closed   bool
+	ready    chan struct{} // signalled when queue becomes non-empty or on Close
+	done     chan struct{} // closed by Close
+}
+
+// ListenTCP starts listening on addr (an unspecified address listens on all of
+// the stack's addresses).
+func (s *Stack) ListenTCP(addr netip.AddrPort) (*Listener, error) {
+	if addr.Port() == 0 {
+		return nil, ErrInvalidListen
+	}
+	a := addr.Addr()
+	if !a.IsValid() {
+		a = netip.IPv4Unspecified()
+		addr = netip.AddrPortFrom(a, addr.Port())
+	}
+	if !a.Is4() {
+		return nil, ErrNotIPv4
+	}
+	if !a.IsUnspecified() {
+		owned := false
+		for _, n := range s.nics {
+			owned = owned || n.ifc.HasAddr(a)
+		}
+		if !owned {
+			return nil, ErrAddrNotAvail
+		}
+	}
+	l := &Listener{
+		s: s, addr: addr, limit: s.opts.ListenBacklog,
+		ready: make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if s.listeners[addr] != nil {
+		return nil, ErrAddrInUse
+	}
+	if !a.IsUnspecified() && s.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), addr.Port())] != nil {
+		return nil, ErrAddrInUse
+	}
+	s.listeners[addr] = l
+	return l, nil
+}
+
+// Addr returns the address the listener is bound to.
+func (l *Listener) Addr() netip.AddrPort { return l.addr }
+
+// reserve takes a backlog slot for a new half-open connection.
+func (l *Listener) reserve() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.reserved+len(l.queue) >= l.limit {
+		return false
+	}
+	l.reserved++
+	return true
+}
+
+func (l *Listener) unreserve() {
+	l.mu.Lock()
+	if l.reserved > 0 {
+		l.reserved--
+	}
+	l.mu.Unlock()
+}
+
+// enqueue moves an established connection from half-open to the accept queue.
+func (l *Listener) enqueue(c *Conn) {
+	l.mu.Lock()
+	if l.reserved > 0 {
+		l.reserved--
+	}
+	if l.closed {
+		l.mu.Unlock()
+		c.tc.Abort() // owner holds c.mu; the RST goes out on the next service
+		c.n.markDirty(c)
+		return
+	}
+	l.queue = append(l.queue, c)
+	l.mu.Unlock()
+	signal(l.ready)
+}
+
+// Accept returns an established connection, or ErrWouldBlock (then wait on
+// Ready), or ErrClosed once the listener is closed.
+func (l *Listener) Accept() (*Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	if len(l.queue) == 0 {
+		return nil, ErrWouldBlock
+	}
+	c := l.queue[0]
+	copy(l.queue, l.queue[1:])
+	l.queue[len(l.queue)-1] = nil
+	l.queue = l.queue[:len(l.queue)-1]
+	if len(l.queue) > 0 {
+		signal(l.ready)
+	}
+	return c, nil
+}
+
+// Ready is signalled when Accept may have a connection.
+func (l *Listener) Ready() <-chan struct{} { return l.ready }
+
+// Done is closed when the listener is closed.
+func (l *Listener) Done() <-chan struct{} { return l.done }
+
+// Close stops listening and resets connections that were never accepted.
+func (l *Listener) Close() error {
+	l.s.mu.Lock()
+	if l.s.listeners[l.addr] == l {
+		delete(l.s.listeners, l.addr)
+	}
+	l.s.mu.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	q := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	close(l.done)
+	for _, c := range q {
+		c.Abort()
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+// Package stack composes the protocol cores (iface, tcp) over link Devices and
+// runs them: one goroutine owns each device queue and carries every received
+// frame through to completion, services the connections applications touched,
+// fires timers, and sends what the cores produced in batches.
+//
+// Application goroutines never touch protocol state directly: they read and
+// write a connection's buffers under that connection's lock and wake the owner.
+package stack
+
+import (
+	"net/netip"
+	"time"
+
+	"offload/clock"
+	"offload/link"
+	"offload/tcp"
+)
+
+// NIC attaches one device to the stack with its addresses.
+type NIC struct {
+	Device link.Device
+	// Addrs are the IPv4 addresses with their subnets (198.18.0.1/24).
+	Addrs []netip.Prefix
+	// Gateway, if valid, is the default route's next hop on this NIC.
+	Gateway netip.Addr
+}
+
+// Options configures a Stack. Zero values take the defaults noted.
+type Options struct {
+	NICs []NIC
+
+	// TCP is the per-connection configuration. Nil means tcp.DefaultConfig();
+	// to change a few settings, start from DefaultConfig and edit it. MSS is
+	// derived from each NIC's MTU when zero.
+	TCP *tcp.Config
+
+	// ListenBacklog bounds half-open plus not-yet-accepted connections per
+	// listener (default 128); SYNs beyond it are dropped and counted.
+	ListenBacklog int
+	// MaxConns bounds the connection table (default 65536).
+	MaxConns int
+	// EphemeralPortMin/Max is the local port range for Dial (default 32768–60999, as Linux).
+	EphemeralPortMin, EphemeralPortMax uint16
+
+	// TxBuffers is the number of transmit packet buffers per NIC (default 4096).
+	TxBuffers int
+	// Batch is the most frames moved per Recv or Send call (default 64).
+	Batch int
+	// PollBudget bounds the frames one owner goroutine processes before it
+	// services timers and application requests (default 256).
+	PollBudget int
+
+	// Manual: start no goroutines; the caller drives the stack with Poll. For
+	// deterministic simulations on a fake clock.
+	Manual bool
+
+	// Clock is the time source (default: monotonic). Tests may pass a fake.
+	Clock clock.Clock
+	// Secret keys the ISN and ephemeral-port hashes (RFC 6528, RFC 6056).
+	// Zero: a random key from crypto/rand.
+	Secret [16]byte
+
+	// ARPCacheSize and ARPQueuePerNeighbor bound the neighbour cache and the
+	// packets held while a neighbour is resolved (defaults 512 and 16).
+	ARPCacheSize, ARPQueuePerNeighbor int
+}
+
+const (
+	defaultBacklog    = 128
+	defaultMaxConns   = 65536
+	defaultTxBuffers  = 4096
+	defaultBatch      = 64
+	defaultBudget     = 256
+	defaultPortMin    = 32768
+	defaultPortMax    = 60999
+	wheelTick         = time.Millisecond
+	wheelSlots        = 1024
+	ipv4TCPHeaderSize = 20 + 20
+)
+
+func (o *Options) withDefaults() Options {
+	r := *o
+	if r.ListenBacklog <= 0 {
+		r.ListenBacklog = defaultBacklog
+	}
+	if r.MaxConns <= 0 {
+		r.MaxConns = defaultMaxConns
+	}
+	if r.EphemeralPortMin == 0 {
+		r.EphemeralPortMin = defaultPortMin
+	}
+	if r.EphemeralPortMax == 0 || r.EphemeralPortMax < r.EphemeralPortMin {
+		r.EphemeralPortMax = defaultPortMax
+	}
+	if r.TxBuffers <= 0 {
+		r.TxBuffers = defaultTxBuffers
+	}
+	if r.Batch <= 0 {
+		r.Batch = defaultBatch
+	}
+	if r.PollBudget <= 0 {
+		r.PollBudget = defaultBudget
+	}
+	if r.Clock == nil {
+		r.Clock = clock.NewMonotonic()
+	}
+	if r.TCP == nil {
+		d := tcp.DefaultConfig()
+		r.TCP = &d
+	} else {
+		c := *r.TCP // the caller's struct stays theirs
+		r.TCP = &c
+	}
+	return r
+}

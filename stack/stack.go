@@ -1,0 +1,269 @@
+package stack
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"offload/clock"
+	"offload/iface"
+	"offload/pkt"
+	"offload/tcp"
+	"offload/wire"
+)
+
+// Errors returned by the stack. They are syscall errnos where one fits, so
+// callers can use errors.Is with the values the kernel's sockets would give.
+var (
+	ErrClosed        = errors.New("stack: closed")
+	ErrWouldBlock    = syscall.EAGAIN
+	ErrAddrInUse     = syscall.EADDRINUSE
+	ErrAddrNotAvail  = syscall.EADDRNOTAVAIL
+	ErrNoRoute       = syscall.ENETUNREACH
+	ErrTooManyConns  = errors.New("stack: connection table full (raise Options.MaxConns)")
+	ErrNoPorts       = errors.New("stack: no free ephemeral port for that destination")
+	ErrNotIPv4       = errors.New("stack: only IPv4 is supported on this stack yet")
+	ErrInvalidListen = errors.New("stack: listen address must have a port")
+)
+
+type flowKey struct {
+	local, remote netip.AddrPort
+}
+
+// Stack is a TCP/IP stack over one or more devices.
+type Stack struct {
+	opts  Options
+	clock clock.Clock
+	nics  []*nic
+	isn   *tcp.ISNGenerator
+	ports *tcp.PortAllocator
+
+	mu        sync.RWMutex // guards conns, listeners, closed
+	conns     map[flowKey]*Conn
+	listeners map[netip.AddrPort]*Listener
+	closed    bool
+
+	wg   sync.WaitGroup
+	stop atomic.Bool
+
+	stats Stats
+}
+
+// Stats are the stack's own counters (devices and interfaces keep theirs).
+type Stats struct {
+	TCPSegmentsIn    atomic.Uint64
+	TCPBadHeader     atomic.Uint64
+	TCPNoConn        atomic.Uint64 // segments for no connection (answered with RST)
+	TCPBacklogDrops  atomic.Uint64 // SYNs dropped: listen backlog full
+	TCPConnTableFull atomic.Uint64 // SYNs dropped: MaxConns reached
+	TCPAcceptFailed  atomic.Uint64 // SYNs tcp.Accept refused
+	TxNoBuffer       atomic.Uint64 // segments dropped: transmit pool empty
+	TxOutputErrors   atomic.Uint64 // iface.Output errors (no route, too big)
+	ConnsOpened      atomic.Uint64
+	ConnsClosed      atomic.Uint64
+}
+
+// New builds a stack over the given devices and starts one owner goroutine per NIC.
+func New(o Options) (*Stack, error) {
+	if len(o.NICs) == 0 {
+		return nil, errors.New("stack: no NIC given: set Options.NICs (a device and its addresses)")
+	}
+	opts := o.withDefaults()
+	if opts.Secret == ([16]byte{}) {
+		if _, err := rand.Read(opts.Secret[:]); err != nil {
+			return nil, fmt.Errorf("stack: reading a random secret: %w", err)
+		}
+	}
+	s := &Stack{
+		opts:      opts,
+		clock:     opts.Clock,
+		isn:       tcp.NewISNGenerator(opts.Secret),
+		ports:     tcp.NewPortAllocator(opts.Secret, opts.EphemeralPortMin, opts.EphemeralPortMax),
+		conns:     make(map[flowKey]*Conn),
+		listeners: make(map[netip.AddrPort]*Listener),
+	}
+	for i, nc := range opts.NICs {
+		n, err := newNIC(s, i, nc)
+		if err != nil {
+			for _, m := range s.nics {
+				m.close()
+			}
+			return nil, err
+		}
+		s.nics = append(s.nics, n)
+	}
+	if !opts.Manual {
+		for _, n := range s.nics {
+			s.wg.Add(1)
+			go n.run()
+		}
+	}
+	return s, nil
+}
+
+// Poll runs one round of every NIC's owner work on the calling goroutine and
+// returns whether there was any, and when the stack next needs a round if
+// nothing arrives. It is for Options.Manual stacks (simulations on a fake
+// clock); on other stacks the owner goroutines do this.
+func (s *Stack) Poll() (busy bool, next clock.Instant) {
+	next = clock.Never
+	now := s.clock.Now()
+	for _, n := range s.nics {
+		if n.round(now) {
+			busy = true
+		}
+		next = clock.Min(next, n.next())
+	}
+	return busy, next
+}
+
+// Close aborts every connection, stops the owner goroutines and closes the devices.
+func (s *Stack) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	ls := make([]*Listener, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		ls = append(ls, l)
+	}
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	for _, c := range conns {
+		c.Abort()
+	}
+	// Give the owners a round to send the RSTs, then stop them.
+	if s.opts.Manual {
+		s.Poll()
+	} else {
+		for _, n := range s.nics {
+			n.flushRequest()
+		}
+	}
+	s.stop.Store(true)
+	for _, n := range s.nics {
+		n.dev.Wake(0)
+	}
+	s.wg.Wait()
+	var first error
+	for _, n := range s.nics {
+		if err := n.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, c := range conns {
+		c.finish(ErrClosed)
+	}
+	return first
+}
+
+// Stats returns the stack's counters.
+func (s *Stack) Stats() *Stats { return &s.stats }
+
+// NICStats returns the interface counters of NIC i.
+func (s *Stack) NICStats(i int) iface.Stats { return s.nics[i].ifc.PublishedStats() }
+
+// Clock returns the clock the stack runs on.
+func (s *Stack) Clock() clock.Clock { return s.clock }
+
+// Addrs returns the addresses of every NIC.
+func (s *Stack) Addrs() []netip.Prefix {
+	var r []netip.Prefix
+	for _, n := range s.nics {
+		r = append(r, n.addrs...)
+	}
+	return r
+}
+
+// nicFor picks the NIC and source address to reach dst: a NIC that owns the
+// local address if one was given, else the first whose routes reach dst.
+func (s *Stack) nicFor(local, dst netip.Addr) (*nic, netip.Addr, error) {
+	for _, n := range s.nics {
+		src, _, ok := n.ifc.Route(dst)
+		if !ok {
+			continue
+		}
+		if local.IsValid() && !local.IsUnspecified() {
+			if !n.ifc.HasAddr(local) {
+				continue
+			}
+			src = local
+		}
+		return n, src, nil
+	}
+	return nil, netip.Addr{}, ErrNoRoute
+}
+
+func (s *Stack) lookup(k flowKey) *Conn {
+	s.mu.RLock()
+	c := s.conns[k]
+	s.mu.RUnlock()
+	return c
+}
+
+func (s *Stack) lookupListener(local netip.AddrPort) *Listener {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if l := s.listeners[local]; l != nil {
+		return l
+	}
+	return s.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), local.Port())]
+}
+
+// insert adds c to the connection table.
+func (s *Stack) insert(c *Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if len(s.conns) >= s.opts.MaxConns {
+		return ErrTooManyConns
+	}
+	k := flowKey{c.local, c.remote}
+	if s.conns[k] != nil {
+		return ErrAddrInUse
+	}
+	s.conns[k] = c
+	s.stats.ConnsOpened.Add(1)
+	return nil
+}
+
+// remove drops c from the table if it is still there.
+func (s *Stack) remove(c *Conn) {
+	s.mu.Lock()
+	k := flowKey{c.local, c.remote}
+	if s.conns[k] == c {
+		delete(s.conns, k)
+		s.stats.ConnsClosed.Add(1)
+	}
+	s.mu.Unlock()
+}
+
+// NumConns returns the number of connections in the table (including TIME-WAIT).
+func (s *Stack) NumConns() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.conns)
+}
+
+// tcpConfigFor returns the per-connection config for n: the stack's, with the
+// MSS derived from the MTU when unset.
+func (s *Stack) tcpConfigFor(n *nic) *tcp.Config {
+	return &n.tcpCfg
+}
+
+var _ = wire.ProtoTCP
+var _ = pkt.NewBatch

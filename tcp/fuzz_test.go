@@ -1,0 +1,344 @@
+package tcp
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"offload/clock"
+	"offload/wire"
+)
+
+// peerByte is the peer's stream content at sequence number s: every crafted
+// data segment carries these bytes, so whatever Read returns can be checked
+// for order, gaps and duplication without a model of the connection.
+func peerByte(s wire.Seq) byte { return byte(uint32(s)*13 + uint32(s)>>11) }
+
+// ourByte is the content of our stream at offset k (what Write is given).
+func ourByte(k uint32) byte { return byte(k*7 + 3) }
+
+// fuzzOut checks every emitted segment against our stream.
+type fuzzOut struct {
+	t   *testing.T
+	c   *Conn
+	n   int
+	bad string
+}
+
+func (o *fuzzOut) Emit(h *wire.TCPFields, a, b []byte) {
+	o.n++
+	if len(a)+len(b) > 0 {
+		if len(a)+len(b) > o.c.sndMSS && o.c.sndMSS > 0 {
+			o.bad = "segment larger than the send MSS"
+		}
+		k := uint32(h.Seq - o.c.iss - 1)
+		for i, x := range a {
+			if x != ourByte(k+uint32(i)) {
+				o.bad = "emitted bytes differ from what was written"
+			}
+		}
+		for i, x := range b {
+			if x != ourByte(k+uint32(len(a)+i)) {
+				o.bad = "emitted bytes differ from what was written"
+			}
+		}
+	}
+	if h.Flags.Has(wire.FlagRST) && len(a)+len(b) > 0 {
+		o.bad = "RST with payload"
+	}
+}
+
+// FuzzConn drives one Conn with a sequence of crafted segments, application
+// calls and time steps decoded from the input, checking invariants throughout:
+// no panic, SND.UNA <= SND.NXT <= SND.MAX, bounded buffers and reassembly
+// state, received bytes delivered in order exactly once, emitted bytes equal
+// to what was written, and no busy loop (after Poll the deadline is in the future).
+func FuzzConn(f *testing.F) {
+	f.Add([]byte{0})
+	f.Add([]byte{1, 0, 0x12, 0, 0, 0, 0, 0xff, 0xff, 0, 10, 1, 200, 2, 50})
+	f.Add([]byte{0, 1, 100, 0, 0x10, 0, 0, 0xff, 0xff, 5, 0, 3, 9, 2, 100})
+	f.Add([]byte{0, 0, 0x10, 1, 0, 0, 0, 0x10, 0, 0, 200, 0, 0x10, 0, 0, 0, 0, 0x10, 0, 1, 0, 2, 255, 5, 5, 5})
+	f.Add([]byte{0, 0, 0x14, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 4, 2, 5})
+	f.Add([]byte{1, 0, 0x12, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 255, 1, 255, 5, 5, 5, 5, 5, 5, 5, 5, 0, 0x10, 0, 0, 2, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) == 0 {
+			return
+		}
+		cfg := DefaultConfig()
+		cfg.SendBufferSize = 8 << 10
+		cfg.RecvBufferSize = 8 << 10
+		cfg.ReassemblyRanges = 4
+		cfg.MSS = 536
+		cfg.KeepAlive = in[0]&2 != 0
+		cfg.KeepAliveIdle = time.Second
+		cfg.Timestamps = in[0]&4 != 0
+		cfg.WindowScaling = in[0]&8 != 0
+		now := t0
+		const irs = wire.Seq(0xfffff000) // near the wrap
+		var c *Conn
+		if in[0]&1 == 0 {
+			syn := &Segment{TCPFields: wire.TCPFields{Seq: irs, Flags: wire.FlagSYN, Window: 4000}}
+			syn.Options.MSS = 1000
+			syn.Options.HasTimestamp = cfg.Timestamps
+			syn.Options.TSVal = 1
+			syn.Options.HasWScale = cfg.WindowScaling
+			syn.Options.WScale = 2
+			var err error
+			if c, err = Accept(&cfg, now, syn, 0xffffff00); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			c = Dial(&cfg, now, 0xffffff00)
+		}
+		out := &fuzzOut{t: t, c: c}
+		in = in[1:]
+		var written uint32
+		var readSeq wire.Seq // next expected sequence number of read data
+		readInit := false
+		rbuf := make([]byte, 6000)
+		wbuf := make([]byte, 6000)
+		payload := make([]byte, 2048)
+		tsval := uint32(2)
+		rangesCap := cap(c.ooo)
+		next := func() byte {
+			if len(in) == 0 {
+				return 0
+			}
+			b := in[0]
+			in = in[1:]
+			return b
+		}
+		for steps := 0; len(in) > 0 && steps < 400; steps++ {
+			switch next() % 6 {
+			case 0: // crafted segment
+				flags := wire.TCPFlags(next())
+				var seq wire.Seq
+				switch mode := next(); mode % 4 {
+				case 0:
+					seq = c.rcvNxt + wire.Seq(int8(next()))
+				case 1:
+					seq = c.rcvNxt + wire.Seq(binary.BigEndian.Uint16([]byte{next(), next()}))
+				case 2:
+					seq = irs + wire.Seq(int8(next()))
+				default:
+					seq = wire.Seq(binary.BigEndian.Uint32([]byte{next(), next(), next(), next()}))
+				}
+				var ackn wire.Seq
+				switch mode := next(); mode % 3 {
+				case 0:
+					ackn = c.sndNxt - wire.Seq(next())
+				case 1:
+					ackn = c.sndUna + wire.Seq(next())
+				default:
+					ackn = wire.Seq(binary.BigEndian.Uint32([]byte{next(), next(), next(), next()}))
+				}
+				win := binary.BigEndian.Uint16([]byte{next(), next()})
+				n := int(next()) * 6
+				for i := range n {
+					payload[i] = peerByte(seq + wire.Seq(i))
+				}
+				s := &Segment{TCPFields: wire.TCPFields{Seq: seq, Ack: ackn, Flags: flags, Window: win}, Payload: payload[:n]}
+				if o := next(); o&1 != 0 {
+					s.Options.HasTimestamp = true
+					if o&2 != 0 {
+						tsval += uint32(o)
+					} else {
+						tsval -= uint32(o)
+					}
+					s.Options.TSVal = tsval
+					s.Options.TSEcr = c.tsNow(now) - uint32(o>>2)
+				}
+				if flags.Has(wire.FlagSYN) {
+					s.Options.MSS = uint16(next()) << 3
+					s.Options.HasWScale = true
+					s.Options.WScale = next() % 20
+				}
+				c.OnSegment(now, s)
+			case 1:
+				n := int(next()) * 20
+				for i := range n {
+					wbuf[i] = ourByte(written + uint32(i))
+				}
+				k, _ := c.Write(wbuf[:n])
+				if k > n {
+					t.Fatalf("Write returned %d > %d", k, n)
+				}
+				written += uint32(k)
+			case 2:
+				n := int(next()) * 20
+				k, _ := c.Read(rbuf[:n])
+				if k > 0 {
+					if !readInit {
+						readSeq = c.irs + 1
+						readInit = true
+					}
+					for i := range k {
+						if rbuf[i] != peerByte(readSeq) {
+							t.Fatalf("read byte %d of a %d-byte read: got %#x, want %#x (seq %d)", i, k, rbuf[i], peerByte(readSeq), readSeq)
+						}
+						readSeq++
+					}
+				}
+			case 3:
+				now = now.Add(time.Duration(next()) * 10 * time.Millisecond)
+			case 4:
+				switch next() % 6 {
+				case 0:
+					c.Close()
+				case 1:
+					c.CloseWrite()
+				case 2:
+					c.Abort()
+				case 3:
+					c.SetNoDelay(true)
+				case 4:
+					c.SetNoDelay(false)
+				case 5:
+					c.SetKeepAlive(true, time.Second, time.Second, 2)
+				}
+			case 5:
+				if d := c.Deadline(); d != clock.Never {
+					now = max(now, d)
+				}
+			}
+			c.Poll(now, out)
+			if out.bad != "" {
+				t.Fatal(out.bad)
+			}
+			checkInvariants(t, c, now, rangesCap)
+		}
+	})
+}
+
+func checkInvariants(t *testing.T, c *Conn, now clock.Instant, rangesCap int) {
+	t.Helper()
+	if c.sndUna.GreaterThan(c.sndNxt) || c.sndNxt.GreaterThan(c.sndMax) {
+		t.Fatalf("SND.UNA %d SND.NXT %d SND.MAX %d out of order", c.sndUna, c.sndNxt, c.sndMax)
+	}
+	if c.sndBuf.n < 0 || c.sndBuf.n > c.sndBuf.size() || c.rcvBuf.n < 0 || c.rcvBuf.n > c.rcvBuf.size() {
+		t.Fatalf("buffer counts %d/%d %d/%d", c.sndBuf.n, c.sndBuf.size(), c.rcvBuf.n, c.rcvBuf.size())
+	}
+	if cap(c.ooo) != rangesCap || len(c.ooo) > rangesCap {
+		t.Fatalf("reassembly table grew: %d/%d (cap was %d)", len(c.ooo), cap(c.ooo), rangesCap)
+	}
+	right := c.rcvNxt + wire.Seq(c.rcvBuf.free())
+	for i, r := range c.ooo {
+		if !r.start.GreaterThan(c.rcvNxt) || !r.end.GreaterThan(r.start) || r.end.GreaterThan(right) {
+			t.Fatalf("range %d [%d,%d) outside (RCV.NXT %d, right edge %d]", i, r.start, r.end, c.rcvNxt, right)
+		}
+		if i > 0 && !r.start.GreaterThan(c.ooo[i-1].end) {
+			t.Fatalf("ranges overlap or touch: %v", c.ooo)
+		}
+	}
+	if c.state.synchronized() && c.state != StateTimeWait && c.sndUna.LessThan(c.iss+1) {
+		t.Fatalf("synchronized with SYN unacknowledged")
+	}
+	if d := c.Deadline(); d <= now && !c.Done() {
+		t.Fatalf("deadline %v not after now %v right after Poll (state %v): busy loop", d, now, c.state)
+	}
+}
+
+// FuzzPair runs two Conns over a lossy, reordering, duplicating wire whose
+// behaviour and the applications' calls are decoded from the input. After the
+// input is used up the wire turns perfect: then every byte written on either
+// side must arrive, in order, exactly once (liveness), unless a connection
+// failed with a timeout, in which case what arrived must still be a prefix.
+func FuzzPair(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
+	f.Add([]byte{0, 255, 0, 255, 10, 10, 10, 10, 3, 3, 3, 3, 9, 9, 9, 9, 2, 2, 2})
+	f.Add([]byte{7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 200, 100, 50})
+	f.Fuzz(fuzzPairBody)
+}
+
+// fuzzPairBody is FuzzPair's body.
+func fuzzPairBody(t *testing.T, in []byte) {
+	if len(in) < 2 {
+		return
+	}
+	cfg := DefaultConfig()
+	cfg.SendBufferSize = 8 << 10
+	cfg.RecvBufferSize = 8 << 10
+	cfg.ReassemblyRanges = 3
+	cfg.MSS = 536
+	cfg.Timestamps = in[0]&1 != 0
+	cfg.WindowScaling = in[0]&2 != 0
+	cfg.NoDelay = in[0]&4 != 0
+	cfg.GSOMaxSize = int(in[0]&8) * 300
+	lossPct := int(in[1] % 40)
+	in = in[2:]
+	next := func() byte {
+		if len(in) == 0 {
+			return 0
+		}
+		b := in[0]
+		in = in[1:]
+		return b
+	}
+	p := newPair(t, cfg, cfg, wire.Seq(0xffffffff-uint32(len(in))), 0x7ffffff0, time.Millisecond)
+	p.traceOn = false
+	var netByte byte
+	p.filter = func(bool, *seg) bool { netByte = next(); return int(netByte)%100 < lossPct }
+	p.jitter = func() time.Duration { return time.Duration(netByte>>4) * 300 * time.Microsecond }
+	p.dup = func() bool { return netByte&0x0f == 0x0f }
+	var wa, wb uint32 // bytes written by A and B
+	var ra, rb []byte // bytes read by A and B
+	buf := make([]byte, 8192)
+	write := func(c *Conn, w *uint32, n int) {
+		for i := range n {
+			buf[i] = ourByte(*w + uint32(i))
+		}
+		k, _ := c.Write(buf[:n])
+		*w += uint32(k)
+	}
+	read := func(c *Conn, dst []byte, n int) []byte {
+		k, _ := c.Read(buf[:n])
+		return append(dst, buf[:k]...)
+	}
+	p.runFor(time.Second)
+	for steps := 0; len(in) > 0 && steps < 200; steps++ {
+		if p.b == nil {
+			break
+		}
+		switch op := next(); op % 5 {
+		case 0:
+			write(p.a, &wa, int(next())*16)
+		case 1:
+			write(p.b, &wb, int(next())*16)
+		case 2:
+			ra = read(p.a, ra, int(next())*16+1)
+		case 3:
+			rb = read(p.b, rb, int(next())*16+1)
+		case 4:
+			p.runFor(time.Duration(next()) * time.Millisecond)
+		}
+		p.runFor(time.Millisecond)
+	}
+	if p.b == nil {
+		return
+	}
+	// The wire turns perfect: everything must get through.
+	p.filter, p.jitter, p.dup = nil, nil, nil
+	for range 2000 {
+		p.runFor(100 * time.Millisecond)
+		ra = read(p.a, ra, len(buf))
+		rb = read(p.b, rb, len(buf))
+		if uint32(len(ra)) == wb && uint32(len(rb)) == wa {
+			break
+		}
+	}
+	check := func(name string, got []byte, want uint32) {
+		for i, x := range got {
+			if x != ourByte(uint32(i)) {
+				t.Fatalf("%s: byte %d is %#x, want %#x", name, i, x, ourByte(uint32(i)))
+			}
+		}
+		if uint32(len(got)) > want {
+			t.Fatalf("%s: read %d bytes, only %d written", name, len(got), want)
+		}
+		if uint32(len(got)) != want && p.a.Err() == nil && p.b.Err() == nil {
+			t.Fatalf("%s: read %d of %d bytes on a perfect wire (A %v, B %v)\n%s", name, len(got), want, p.a.State(), p.b.State(), p.tail(30))
+		}
+	}
+	check("B reading A", rb, wa)
+	check("A reading B", ra, wb)
+}

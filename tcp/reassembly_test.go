@@ -1,0 +1,117 @@
+package tcp
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"offload/wire"
+)
+
+func TestOutOfOrderReassemblyDeliversInOrder(t *testing.T) {
+	r := newEstablishedRig(t, rigConfig())
+	msg := []byte("the quick brown fox jumps over the lazy dog")
+	// Deliver 5-byte pieces in a shuffled order, with duplicates.
+	rng := rand.New(rand.NewPCG(3, 4))
+	var order []int
+	for i := 0; i < len(msg); i += 5 {
+		order = append(order, i)
+	}
+	order = append(order, order[:3]...)
+	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	for _, off := range order {
+		end := min(off+5, len(msg))
+		r.send(data(peerISS+1+wire.Seq(off), rigISS+1, 65535, msg[off:end]))
+	}
+	got, _ := readAll(r.c, nil)
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("got %q", got)
+	}
+	if r.c.Info().OutOfOrderRanges != 0 {
+		t.Fatal("ranges left over")
+	}
+}
+
+func TestReassemblyOverlapFirstReceivedBytesWin(t *testing.T) {
+	r := newEstablishedRig(t, rigConfig())
+	base := peerISS + 1
+	// Out of order: "BBBB" at 4..8 first, then a conflicting "xxxxxxxx" at 2..10
+	// and the in-order "AAAA" at 0..4 that also conflicts at 2..4.
+	r.send(data(base+4, rigISS+1, 65535, []byte("BBBB")))
+	r.send(data(base+2, rigISS+1, 65535, []byte("xxxxxxxx")))
+	r.send(data(base, rigISS+1, 65535, []byte("AAAA")))
+	got, _ := readAll(r.c, nil)
+	// 0..2 from "AAAA" (new), 2..4 from "xxxxxxxx" (received before AAAA's
+	// copy), 4..8 "BBBB" (first), 8..10 "xx".
+	if string(got) != "AAxxBBBBxx" {
+		t.Fatalf("got %q, want %q", got, "AAxxBBBBxx")
+	}
+	// Data already delivered is never replaced by a retransmission with other bytes.
+	r.send(data(base, rigISS+1, 65535, []byte("zzzzzzzzzzzz")))
+	got, _ = readAll(r.c, nil)
+	if string(got) != "zz" {
+		t.Fatalf("got %q, want only the two new bytes", got)
+	}
+}
+
+func TestReassemblyRangeBoundDropsExcess(t *testing.T) {
+	cfg := rigConfig()
+	cfg.ReassemblyRanges = 4
+	r := newEstablishedRig(t, cfg)
+	base := peerISS + 1
+	// Disjoint one-byte ranges at 10, 20, 30, 40 fit; 50 does not.
+	for i := 1; i <= 5; i++ {
+		r.send(data(base+wire.Seq(10*i), rigISS+1, 65535, []byte{byte('a' + i)}))
+	}
+	i := r.c.Info()
+	if i.OutOfOrderRanges != 4 || i.OutOfOrderDrops != 1 {
+		t.Fatalf("ranges %d drops %d", i.OutOfOrderRanges, i.OutOfOrderDrops)
+	}
+	// A segment that merges with held ranges is still taken: 11..20 joins 10 and 20.
+	r.send(data(base+11, rigISS+1, 65535, make([]byte, 9)))
+	if i := r.c.Info(); i.OutOfOrderRanges != 3 {
+		t.Fatalf("ranges %d after merge", i.OutOfOrderRanges)
+	}
+	// In-order data is always taken, even with the table full.
+	r.send(data(base+45, rigISS+1, 65535, []byte("y")))
+	r.send(data(base, rigISS+1, 65535, make([]byte, 10)))
+	if got := r.c.Info().RecvBuffered; got != 21 {
+		t.Fatalf("buffered %d, want 21 (0..21)", got)
+	}
+}
+
+func TestReassemblyBytesBoundedByReceiveBuffer(t *testing.T) {
+	cfg := rigConfig()
+	cfg.RecvBufferSize = 4096
+	r := newEstablishedRig(t, cfg)
+	base := peerISS + 1
+	// Beyond the window: dropped with an ACK, nothing stored.
+	out := r.send(data(base+5000, rigISS+1, 65535, make([]byte, 100)))
+	if len(out) != 1 || r.c.Info().OutOfOrderRanges != 0 {
+		t.Fatalf("out %v ranges %d", out, r.c.Info().OutOfOrderRanges)
+	}
+	// Straddling the right edge: the part inside is kept.
+	r.send(data(base+4000, rigISS+1, 65535, make([]byte, 200)))
+	r.send(data(base, rigISS+1, 65535, make([]byte, 4000)))
+	if got := r.c.Info().RecvBuffered; got != 4096 {
+		t.Fatalf("buffered %d, want 4096", got)
+	}
+}
+
+func TestOutOfOrderFINWaitsForTheHole_RFC9293_3_10_7_4(t *testing.T) {
+	r := newEstablishedRig(t, rigConfig())
+	fin := data(peerISS+1+3, rigISS+1, 65535, []byte("def"))
+	fin.Flags |= wire.FlagFIN
+	r.send(fin)
+	if r.c.State() != StateEstablished {
+		t.Fatal("FIN beyond a hole processed early")
+	}
+	out := r.send(data(peerISS+1, rigISS+1, 65535, []byte("abc")))
+	if r.c.State() != StateCloseWait || len(out) != 1 || out[0].Ack != peerISS+1+6+1 {
+		t.Fatalf("state %v out %v", r.c.State(), out)
+	}
+	got, err := readAll(r.c, nil)
+	if string(got) != "abcdef" || err == nil {
+		t.Fatalf("%q %v", got, err)
+	}
+}
