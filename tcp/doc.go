@@ -15,4 +15,20 @@
 // Buffers are fixed-size rings allocated once per connection (Dial/Accept); the
 // steady-state data path (OnSegment with in-order data, Poll, Read, Write) does
 // not allocate.
+//
+// Policies worth knowing:
+//   - Out-of-order data is stored in the receive ring at its final offset. At
+//     most Config.ReassemblyRanges disjoint ranges are held and never more bytes
+//     than the receive buffer; a segment that would need one more range is
+//     dropped (and counted). Overlaps: the bytes received first win; a later
+//     segment only fills the gaps between what is held or delivered.
+//   - Data and FIN on a SYN or SYN-ACK are not accepted (we acknowledge only the
+//     SYN, so the peer retransmits them); there is no TCP Fast Open.
+//   - Urgent data (URG) is delivered inline as ordinary data (RFC 6093).
+//   - SACK is not offered yet; a peer's SACK-permitted is recorded (Info).
+//   - Zero-window probes carry one byte beyond the window; the probe does not
+//     count as in flight, so a receiver that keeps its window closed while
+//     answering never makes the connection time out (RFC 9293 §3.8.6.1).
+//   - Once timestamps are negotiated, non-RST segments without them are
+//     dropped (RFC 7323 §3.2) and PAWS allows one millisecond of reordering.
 package tcp

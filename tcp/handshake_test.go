@@ -219,10 +219,11 @@ func TestSimultaneousClose_RFC9293_3_6_Figure13(t *testing.T) {
 	if p.a.State() != StateFinWait1 || p.b.State() != StateFinWait1 {
 		t.Fatalf("A %v B %v", p.a.State(), p.b.State())
 	}
-	p.pollAll()                                                      // both FINs on the wire
-	p.runFor(time.Millisecond + time.Microsecond/2)                  // FINs cross
-	if p.a.State() != StateClosing && p.a.State() != StateTimeWait { // CLOSING until the FIN's ACK arrives
-		t.Fatalf("A %v", p.a.State())
+	p.pollAll()                                     // both FINs on the wire
+	p.runFor(time.Millisecond + time.Microsecond/2) // FINs cross
+	// Each side got the other's FIN before the ACK of its own: CLOSING.
+	if p.a.State() != StateClosing || p.b.State() != StateClosing {
+		t.Fatalf("A %v B %v, want CLOSING on both", p.a.State(), p.b.State())
 	}
 	p.runFor(10 * time.Millisecond)
 	if p.a.State() != StateTimeWait || p.b.State() != StateTimeWait {

@@ -365,9 +365,10 @@ func (c *Conn) onDupAck() {
 		return
 	}
 	// RFC 6582 §3.2 step 2: start recovery only if the ACK covers more than the
-	// previous recovery point, so the duplicates of an earlier episode (or of
-	// a timeout's go-back-N) do not trigger it again.
-	if c.dupAcks == 3 && c.sndUna.GreaterThan(c.recover) {
+	// previous recovery point (RFC 6582's "recover" is the highest sequence
+	// number sent, recover-1 here), so the duplicates of an earlier episode
+	// (or of a timeout's go-back-N) do not trigger it again.
+	if c.dupAcks == 3 && c.sndUna.GreaterEq(c.recover) {
 		c.inRecovery = true
 		c.recover = c.sndMax
 		c.cc.OnEnterRecovery(int(c.sndMax - c.sndUna))

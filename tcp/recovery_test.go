@@ -285,3 +285,20 @@ func TestBulkTransferWithReorderingDuplicationAndLoss(t *testing.T) {
 	}
 	t.Logf("A %+v", p.a.Info())
 }
+
+func TestFastRetransmitAgainAfterFullRecovery_RFC6582_3_2(t *testing.T) {
+	r, seqs := bulkRig(t, 4)
+	r.advanceToDeadline() // a timeout sets recover to SND.MAX
+	end := seqs[3] + 1460
+	r.send(ack(peerISS+1, end, 65535)) // everything acknowledged
+	// A new loss right at the recovery point must be fast-retransmitted.
+	r.c.Write(make([]byte, 4*1460))
+	r.poll()
+	before := r.c.Info().FastRetransmits
+	for range 3 {
+		r.send(ack(peerISS+1, end, 65535))
+	}
+	if r.c.Info().FastRetransmits != before+1 {
+		t.Fatalf("no fast retransmit for a loss after recovery: %+v", r.c.Info())
+	}
+}

@@ -331,3 +331,60 @@ func TestKeepaliveOffByDefault(t *testing.T) {
 		t.Fatalf("after SetKeepAlive: %v", d)
 	}
 }
+
+func TestRTTSampledOncePerTimedSegment_RFC6298_3(t *testing.T) {
+	r := establishedWithRTT(t, rigConfig()) // SRTT 100 ms
+	for i := range 3 {
+		r.c.Write([]byte("x"))
+		r.poll()
+		r.now = r.now.Add(100 * time.Millisecond)
+		r.send(ack(peerISS+1, rigISS+1+wire.Seq(i+1), 65535))
+		r.now = r.now.Add(time.Second) // idle: must not count as RTT
+	}
+	if srtt := r.c.Info().SRTT; srtt != 100*time.Millisecond {
+		t.Fatalf("SRTT %v, want 100ms", srtt)
+	}
+}
+
+func TestStaleTimestampEchoAfterRetransmissionIgnored_RFC7323_4(t *testing.T) {
+	r, _ := newTSRig(t)
+	r.c.SetNoDelay(true)
+	r.now = r.now.Add(time.Second)
+	r.c.Write([]byte("data"))
+	orig := r.poll()[0]
+	srtt := r.c.Info().SRTT
+	r.advanceToDeadline() // retransmission by timeout
+	r.now = r.now.Add(5 * time.Millisecond)
+	// The peer got the original, but its ACK was lost; the ACK for the
+	// retransmission echoes the original's TSval, long before.
+	r.send(tsSeg(ack(peerISS+1, rigISS+5, 65535), 200, orig.Options.TSVal))
+	if got := r.c.Info().SRTT; got != srtt {
+		t.Fatalf("SRTT moved from %v to %v on a stale echo", srtt, got)
+	}
+}
+
+func TestOldSegmentDoesNotUpdateSendWindow_RFC9293_3_10_7_4(t *testing.T) {
+	r := newEstablishedRig(t, rigConfig())
+	// The peer sent [0,10) offering 5000, then [10,20) offering 100; they arrive reordered.
+	r.send(data(peerISS+11, rigISS+1, 100, make([]byte, 10)))
+	r.send(data(peerISS+1, rigISS+1, 5000, make([]byte, 10)))
+	if w := r.c.Info().SndWnd; w != 100 {
+		t.Fatalf("send window %d, want 100 (SND.WL1 guards against the older segment)", w)
+	}
+}
+
+func TestUnansweredZeroWindowProbesTimeOut(t *testing.T) {
+	cfg := rigConfig()
+	cfg.MaxRetries = 3
+	r := establishedWithRTT(t, cfg)
+	r.c.Write([]byte("stuck"))
+	r.send(ack(peerISS+1, rigISS+1, 0))
+	r.poll()
+	probes := 0
+	for r.c.State() == StateEstablished && probes < 10 {
+		probes += len(r.advanceToDeadline())
+	}
+	if probes != 3 || !errors.Is(r.c.Err(), syscall.ETIMEDOUT) {
+		t.Fatalf("%d probes, err %v", probes, r.c.Err())
+	}
+}

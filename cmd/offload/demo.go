@@ -12,6 +12,7 @@ import (
 
 	"offload"
 	"offload/bench"
+	"offload/internal/netns"
 	"offload/link/pipe"
 )
 
@@ -33,26 +34,50 @@ func runDemo(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		fmt.Println("Not running as root, so no network namespaces: running the in-memory demo (two offload stacks over link/pipe) instead.")
-	} else {
-		fmt.Println("The kernel-peer demo (offload against Linux in network namespaces) comes with real links; running the in-memory demo (two offload stacks over link/pipe).")
+	if err := netns.CheckPrivileges(); err != nil {
+		fmt.Printf("Not root (%v): running the in-memory demo, two offload stacks over link/pipe.\n", firstLine(err))
+		return runInMemoryDemo(*size, *rounds, *msg, *mtu)
 	}
-	var rows []demoResult
+	fmt.Println("Running offload against the Linux kernel in network namespaces (198.18.0.0/15), and kernel against kernel over the same veth.")
+	rows, err := demoKernel(*size, *rounds, *msg)
+	printKernelDemo(os.Stdout, rows, *msg)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if e := r.failed(); e != nil {
+			return fmt.Errorf("%s: %w", r.path, e)
+		}
+		if !r.up.Verified || !r.down.Verified {
+			return fmt.Errorf("%s: SHA-256 of the transferred bytes did not match", r.path)
+		}
+	}
+	return nil
+}
 
-	r, err := demoInMemory(*size, *rounds, *msg, *mtu)
+func firstLine(err error) string {
+	s := err.Error()
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func runInMemoryDemo(size int64, rounds, msg, mtu int) error {
+	var rows []demoResult
+	r, err := demoInMemory(size, rounds, msg, mtu)
 	if err != nil {
 		return err
 	}
 	rows = append(rows, r)
-
-	k, err := demoKernelLoopback(*size, *rounds, *msg)
+	k, err := demoKernelLoopback(size, rounds, msg)
 	if err != nil {
 		return err
 	}
 	rows = append(rows, k)
-
-	printDemo(os.Stdout, rows, *msg)
+	printDemo(os.Stdout, rows, msg)
 	for _, r := range rows {
 		if r.bulkErr != nil || r.latError != nil || !r.bulk.Verified {
 			return fmt.Errorf("%s: a transfer failed or its SHA-256 did not match", r.name)
@@ -169,4 +194,36 @@ func printDemo(w io.Writer, rows []demoResult, msg int) {
 
 func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
+
+func printKernelDemo(w io.Writer, rows []kernelRow, msg int) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "path\tto kernel Gbit/s\tfrom kernel Gbit/s\tSHA-256\t%d-byte RTT p50\tp99\t\n", msg)
+	for _, r := range rows {
+		gb := func(b bench.BulkResult, err error) string {
+			if err != nil {
+				return "failed"
+			}
+			return fmt.Sprintf("%.2f", b.Gbps())
+		}
+		sum := "equal"
+		if r.upE != nil || r.downE != nil {
+			sum = "—"
+		} else if !r.up.Verified || !r.down.Verified {
+			sum = "DIFFERENT"
+		}
+		p50, p99 := "failed", "failed"
+		if r.lE == nil {
+			p50, p99 = fmtDur(r.lat.Percentile(50)), fmtDur(r.lat.Percentile(99))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.path, gb(r.up, r.upE), gb(r.down, r.downE), sum, p50, p99)
+	}
+	tw.Flush()
+	for _, r := range rows {
+		if e := r.failed(); e != nil {
+			fmt.Fprintf(w, "%s: %v\n", r.path, e)
+		}
+	}
+	fmt.Fprintln(w, "For kernel ↔ kernel, \"to kernel\" is A → B and \"from kernel\" is B → A.")
 }

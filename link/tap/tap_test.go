@@ -106,7 +106,13 @@ func TestKernelPingToOurAddressIsAnswered_RFC792(t *testing.T) {
 	if p.ARPReplies.Load() == 0 || p.EchoReplies.Load() == 0 {
 		t.Fatalf("answered %d ARP requests, %d echo requests", p.ARPReplies.Load(), p.EchoReplies.Load())
 	}
-	if s := d.Stats(); s.RxFrames < 2 || s.TxFrames < 2 || s.RxBytes == 0 || s.TxBytes == 0 {
+	// The kernel can see our echo reply before Send has counted it: give the
+	// counters a moment.
+	ok := func(s link.Stats) bool { return s.RxFrames >= 2 && s.TxFrames >= 2 && s.RxBytes > 0 && s.TxBytes > 0 }
+	for deadline := time.Now().Add(time.Second); !ok(d.Stats()) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if s := d.Stats(); !ok(s) {
 		t.Fatalf("stats %+v", s)
 	}
 }
