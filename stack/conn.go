@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"offload/tcp"
-	"offload/wire"
 )
 
 // Conn is one TCP connection as application code sees it. Its methods never
@@ -292,5 +291,3 @@ func signal(ch chan struct{}) {
 	default:
 	}
 }
-
-var _ = wire.FlagSYN

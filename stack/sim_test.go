@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -139,21 +139,13 @@ type stream struct {
 	size         int64
 	rng          *rand.Rand
 	sent, got    int64
-	sendHash     [32]byte
 	pending      []byte // generated but not yet accepted by Write
 	buf          []byte
-	hashIn       hashState
-	hashOut      hashState
+	hashIn       hash.Hash
+	hashOut      hash.Hash
 	closedWrite  bool
 	eof          bool
 	chunk, rchnk int
-}
-
-type hashState struct {
-	h interface {
-		Write([]byte) (int, error)
-		Sum([]byte) []byte
-	}
 }
 
 func newStream(src, dst *stack.Conn, size int64, seed uint64) *stream {
@@ -161,8 +153,8 @@ func newStream(src, dst *stack.Conn, size int64, seed uint64) *stream {
 		src: src, dst: dst, size: size,
 		rng:     rand.New(rand.NewPCG(seed, ^seed)),
 		buf:     make([]byte, 64<<10),
-		hashIn:  hashState{sha256.New()},
-		hashOut: hashState{sha256.New()},
+		hashIn:  sha256.New(),
+		hashOut: sha256.New(),
 		chunk:   1 + int(seed%7)*9000, // uneven write sizes
 		rchnk:   1 + int(seed%5)*13000,
 	}
@@ -185,7 +177,7 @@ func (st *stream) pump(t testing.TB) bool {
 		}
 		n, err := st.src.Write(st.pending)
 		if n > 0 {
-			st.hashOut.h.Write(st.pending[:n])
+			st.hashOut.Write(st.pending[:n])
 			st.pending = st.pending[n:]
 			st.sent += int64(n)
 		}
@@ -205,7 +197,7 @@ func (st *stream) pump(t testing.TB) bool {
 	for !st.eof {
 		n, err := st.dst.Read(st.buf[:st.rchnk])
 		if n > 0 {
-			st.hashIn.h.Write(st.buf[:n])
+			st.hashIn.Write(st.buf[:n])
 			st.got += int64(n)
 			continue
 		}
@@ -228,7 +220,7 @@ func (st *stream) check(t testing.TB, name string) {
 	if st.got != st.size {
 		t.Fatalf("%s: received %d bytes, sent %d", name, st.got, st.size)
 	}
-	in, out := st.hashIn.h.Sum(nil), st.hashOut.h.Sum(nil)
+	in, out := st.hashIn.Sum(nil), st.hashOut.Sum(nil)
 	if string(in) != string(out) {
 		t.Fatalf("%s: SHA-256 of received bytes %x differs from sent %x", name, in, out)
 	}
@@ -311,5 +303,3 @@ func TestSimulationIsRepeatableForASeed(t *testing.T) {
 		t.Fatalf("two runs with the same seed took %v and %v of simulated time", d1, d2)
 	}
 }
-
-var _ = fmt.Sprint

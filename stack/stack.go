@@ -11,9 +11,7 @@ import (
 
 	"offload/clock"
 	"offload/iface"
-	"offload/pkt"
 	"offload/tcp"
-	"offload/wire"
 )
 
 // Errors returned by the stack. They are syscall errnos where one fits, so
@@ -258,12 +256,3 @@ func (s *Stack) NumConns() int {
 	defer s.mu.RUnlock()
 	return len(s.conns)
 }
-
-// tcpConfigFor returns the per-connection config for n: the stack's, with the
-// MSS derived from the MTU when unset.
-func (s *Stack) tcpConfigFor(n *nic) *tcp.Config {
-	return &n.tcpCfg
-}
-
-var _ = wire.ProtoTCP
-var _ = pkt.NewBatch

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -157,5 +158,53 @@ func TestReassemblyAndRetransmissionDoNotAllocate(t *testing.T) {
 	}
 	if i := r.c.Info(); i.FastRetransmits < 50 || i.Timeouts < 50 || i.BytesReceived < 50*2000 || i.Retransmits == 0 {
 		t.Fatalf("paths not exercised: %+v", i)
+	}
+}
+
+func TestPeekConsumeAndPeekCommitMatchReadWrite(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SendBufferSize = 4096
+	cfg.RecvBufferSize = 4096
+	p := newPair(t, cfg, cfg, 3, 4, time.Millisecond)
+	p.connect()
+	var want, got []byte
+	k := 0
+	for round := range 200 {
+		// Fill A's send buffer in place with a counting pattern.
+		a, b := p.a.PeekWrite()
+		n := min(len(a)+len(b), 1+round*37%3000)
+		for i := range n {
+			x := byte(k)
+			k++
+			if i < len(a) {
+				a[i] = x
+			} else {
+				b[i-len(a)] = x
+			}
+			want = append(want, x)
+		}
+		p.a.Commit(n)
+		p.runFor(3 * time.Millisecond)
+		// Drain B in place, part of it.
+		ra, rb := p.b.PeekRead()
+		m := min(len(ra)+len(rb), 1+round*53%2500)
+		got = append(got, ra[:min(m, len(ra))]...)
+		if m > len(ra) {
+			got = append(got, rb[:m-len(ra)]...)
+		}
+		p.b.Consume(m)
+	}
+	p.runFor(time.Second)
+	for {
+		ra, rb := p.b.PeekRead()
+		if len(ra)+len(rb) == 0 {
+			break
+		}
+		got = append(append(got, ra...), rb...)
+		p.b.Consume(len(ra) + len(rb))
+		p.runFor(100 * time.Millisecond)
+	}
+	if !bytes.Equal(got, want) || len(want) < 100000 {
+		t.Fatalf("got %d bytes, want %d equal", len(got), len(want))
 	}
 }

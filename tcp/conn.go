@@ -302,6 +302,46 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// PeekRead returns the readable bytes in place, as at most two slices (the ring
+// may wrap), without consuming them: a caller copies them straight to their
+// destination and then calls Consume. The slices are valid until the next call
+// on the Conn. Errors and EOF are reported by Read as usual.
+func (c *Conn) PeekRead() (a, b []byte) {
+	if c.closed {
+		return nil, nil
+	}
+	return c.rcvBuf.peek(0, c.rcvBuf.n)
+}
+
+// Consume drops the first n readable bytes (after PeekRead), like a Read of n.
+func (c *Conn) Consume(n int) {
+	if c.closed {
+		return
+	}
+	n = max(0, min(n, c.rcvBuf.n))
+	c.rcvBuf.consume(n)
+	c.maybeWindowUpdate()
+}
+
+// PeekWrite returns the free space of the send buffer in place, as at most two
+// slices, for a caller that fills it directly and then calls Commit. It returns
+// nothing when Write would fail.
+func (c *Conn) PeekWrite() (a, b []byte) {
+	if c.Writable() == 0 {
+		return nil, nil
+	}
+	return c.sndBuf.peek(c.sndBuf.n, c.sndBuf.free())
+}
+
+// Commit appends the first n bytes of the space PeekWrite returned to the send
+// stream, like a Write of them.
+func (c *Conn) Commit(n int) {
+	if c.Writable() == 0 {
+		return
+	}
+	c.sndBuf.n += max(0, min(n, c.sndBuf.free()))
+}
+
 // maybeWindowUpdate asks for a window update after the application freed
 // receive space, if the window grew enough to matter: by at least
 // min(RCV.BUFF/2, MSS) (receiver SWS avoidance, RFC 9293 §3.8.6.2.2) and to at

@@ -1,0 +1,250 @@
+//go:build linux
+
+package interop
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"offload"
+	"offload/internal/netns"
+	"offload/link"
+	"offload/link/afpacket"
+	"offload/link/tap"
+	"offload/tcp"
+)
+
+// The addresses of every rig: the kernel's side and ours, in one /24.
+var (
+	kernelPrefix = netip.MustParsePrefix("198.18.0.1/24")
+	ourPrefix    = netip.MustParsePrefix("198.18.0.2/24")
+	kernelAddr   = kernelPrefix.Addr()
+	ourAddr      = ourPrefix.Addr()
+)
+
+// Link types the tests run over.
+const (
+	linkTAP      = "tap"
+	linkAFPacket = "afpacket"
+)
+
+var linkTypes = []string{linkTAP, linkAFPacket}
+
+// rig is one offload stack on a real link with the Linux kernel as its peer.
+//
+// Topologies:
+//   - tap: one namespace K. The TAP interface is created in K and the kernel of
+//     K has kernelAddr on it; our stack holds the descriptor, so the kernel
+//     talks to us as to a host at the other end of an Ethernet cable. The device
+//     asks for TUN_F_CSUM|TUN_F_TSO*, so the kernel hands us TCP super-frames
+//     with partial checksums.
+//   - afpacket: namespaces K and S joined by a veth pair. The kernel of K has
+//     kernelAddr on its end; our AF_PACKET socket is bound to S's end, whose
+//     kernel has no address (so it stays silent). The veth keeps its default
+//     offloads, so the kernel sends TSO super-frames that AF_PACKET reports
+//     whole with their GSO metadata.
+type rig struct {
+	link     string
+	kernel   *netns.Host // the namespace whose kernel is our peer
+	kernelIf string      // the kernel's interface facing us, inside kernel
+	dev      link.Device
+	st       *offload.Stack
+	dialer   *nsDialer
+}
+
+// rigOptions tune a rig.
+type rigOptions struct {
+	tcp *tcp.Config // nil: tcp.DefaultConfig()
+}
+
+// newRig builds the topology for link type lt and starts a stack on it.
+// Everything is removed when the test ends.
+func newRig(t testing.TB, lt string, o rigOptions) *rig {
+	t.Helper()
+	netns.Require(t)
+	r := &rig{link: lt}
+	switch lt {
+	case linkTAP:
+		r.kernel = netns.NewHost(t, "itap")
+		d, err := tap.Open(tap.Config{Netns: r.kernel.Path(), TSO: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.dev, r.kernelIf = d, d.IfName()
+		if err := r.kernel.Sysctl("net.ipv6.conf."+d.IfName()+".disable_ipv6", "1"); err != nil {
+			d.Close()
+			t.Fatal(err)
+		}
+		if err := r.kernel.AddAddr(d.IfName(), kernelPrefix); err != nil {
+			d.Close()
+			t.Fatal(err)
+		}
+	case linkAFPacket:
+		p := netns.NewPair(t, netns.PairConfig{Name: "iafp", AddrA: kernelPrefix, DisableIPv6: true})
+		d, err := afpacket.Open(afpacket.Config{Interface: p.IfB, Netns: p.B.Path()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.kernel, r.kernelIf, r.dev = p.A, p.IfA, d
+	default:
+		t.Fatalf("unknown link type %q", lt)
+	}
+	st, err := offload.New(offload.Options{Link: r.dev, Addr: ourPrefix, TCP: o.tcp})
+	if err != nil {
+		r.dev.Close()
+		t.Fatal(err)
+	}
+	r.st = st
+	t.Cleanup(func() { st.Close() }) // before the namespaces go (cleanups run last-in first-out)
+	r.dialer = startDialer(t, r.kernel, 8)
+	return r
+}
+
+// kernelListen opens a kernel TCP listener inside the kernel's namespace.
+func (r *rig) kernelListen(t testing.TB, port uint16) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	err := r.kernel.Run(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(kernelAddr, port).String())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// ourListen opens a listener on our stack.
+func (r *rig) ourListen(t testing.TB, port uint16) net.Listener {
+	t.Helper()
+	ln, err := r.st.Listen("tcp", netip.AddrPortFrom(ourAddr, port).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// kernelDial connects from the kernel's namespace to our stack.
+func (r *rig) kernelDial(ctx context.Context, port uint16) (*net.TCPConn, error) {
+	return r.dialer.dial(ctx, netip.AddrPortFrom(ourAddr, port))
+}
+
+// ourDial connects from our stack to the kernel.
+func (r *rig) ourDial(ctx context.Context, port uint16) (net.Conn, error) {
+	return r.st.DialContext(ctx, "tcp", netip.AddrPortFrom(kernelAddr, port).String())
+}
+
+// nsDialer dials kernel TCP connections from inside a namespace. A socket
+// belongs to the namespace of the thread that creates it, and netns.Host.Run
+// runs its function on such a thread; a few workers stay inside Run for the
+// whole test and take dial requests, so a thousand dials do not cost a
+// thousand fresh OS threads.
+type nsDialer struct {
+	reqs chan dialReq
+	once sync.Once
+}
+
+type dialReq struct {
+	ctx  context.Context
+	addr netip.AddrPort
+	res  chan dialRes
+}
+
+type dialRes struct {
+	c   *net.TCPConn
+	err error
+}
+
+func startDialer(t testing.TB, h *netns.Host, workers int) *nsDialer {
+	d := &nsDialer{reqs: make(chan dialReq)}
+	for range workers {
+		go h.Run(func() error {
+			for req := range d.reqs {
+				var nd net.Dialer
+				c, err := nd.DialContext(req.ctx, "tcp4", req.addr.String())
+				if err != nil {
+					req.res <- dialRes{err: err}
+					continue
+				}
+				req.res <- dialRes{c: c.(*net.TCPConn)}
+			}
+			return nil
+		})
+	}
+	t.Cleanup(func() { d.once.Do(func() { close(d.reqs) }) })
+	return d
+}
+
+func (d *nsDialer) dial(ctx context.Context, addr netip.AddrPort) (*net.TCPConn, error) {
+	req := dialReq{ctx: ctx, addr: addr, res: make(chan dialRes, 1)}
+	select {
+	case d.reqs <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	r := <-req.res
+	return r.c, r.err
+}
+
+// transferSize is the size of each bulk transfer: 256 MiB, or
+// OFFLOAD_INTEROP_SIZE for quick local runs.
+func transferSize(t testing.TB) int64 {
+	const full = 256 << 20
+	s := os.Getenv("OFFLOAD_INTEROP_SIZE")
+	if s == "" {
+		return full
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		t.Fatalf("OFFLOAD_INTEROP_SIZE: %v", err)
+	}
+	if n != full {
+		t.Logf("OFFLOAD_INTEROP_SIZE=%s: transfers are %d bytes, not the full %d", s, n, full)
+	}
+	return n
+}
+
+// parseSize parses a byte count with an optional KiB/MiB/GiB (or K/M/G) suffix.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > 1<<40/mult {
+		return 0, fmt.Errorf("%q is not a positive size (bytes, or with a KiB/MiB/GiB suffix)", s)
+	}
+	return n * mult, nil
+}
+
+// deadline returns a context that ends with the test's own deadline minus a
+// margin (or after d, whichever is first), so a hang fails with a message
+// instead of the test binary's panic.
+func deadline(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := tt.Deadline(); ok {
+			ctx2, cancel2 := context.WithDeadline(ctx, dl.Add(-10*time.Second))
+			t.Cleanup(cancel2)
+			ctx = ctx2
+		}
+	}
+	t.Cleanup(cancel)
+	return ctx
+}
