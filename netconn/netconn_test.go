@@ -188,3 +188,62 @@ func TestDialContextCancelledGivesUp(t *testing.T) {
 		t.Fatalf("dial with an expiring context: got %v, want a deadline error", err)
 	}
 }
+
+// Many goroutines dialling at once each get their own ephemeral port
+// (RFC 6056), and every connection works.
+func TestConcurrentDialsGetDistinctPorts_RFC6056(t *testing.T) {
+	client, server := pair(t)
+	ln, err := netconn.Listen(server, "tcp", "198.18.0.2:7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	const n = 50
+	ports := make(chan int, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			d := netconn.Dialer{Stack: client}
+			c, err := d.DialContext(context.Background(), "tcp", "198.18.0.2:7000")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Write([]byte("ping")); err != nil {
+				errs <- err
+				return
+			}
+			buf := make([]byte, 4)
+			if _, err := io.ReadFull(c, buf); err != nil {
+				errs <- err
+				return
+			}
+			ports <- c.LocalAddr().(*net.TCPAddr).Port
+			errs <- nil
+		}()
+	}
+	seen := map[int]bool{}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(ports)
+	for p := range ports {
+		if seen[p] {
+			t.Fatalf("port %d handed to two connections", p)
+		}
+		seen[p] = true
+	}
+}

@@ -56,7 +56,8 @@ func (s *Stack) DialTCP(local, remote netip.AddrPort) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
+	s.dialMu.Lock()
+	defer s.dialMu.Unlock()
 	port := local.Port()
 	if port == 0 {
 		p, ok := s.ports.Pick(src, remote, func(p uint16) bool {
@@ -68,6 +69,7 @@ func (s *Stack) DialTCP(local, remote netip.AddrPort) (*Conn, error) {
 		port = p
 	}
 	lap := netip.AddrPortFrom(src, port)
+	now := s.clock.Now()
 	tc := tcp.Dial(&n.tcpCfg, now, s.isn.ISN(now, lap, remote))
 	c := newConn(s, n, lap, remote, tc)
 	if err := s.insert(c); err != nil {

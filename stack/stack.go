@@ -38,7 +38,11 @@ type Stack struct {
 	clock clock.Clock
 	nics  []*nic
 	isn   *tcp.ISNGenerator
-	ports *tcp.PortAllocator
+	// dialMu serialises ephemeral port choice and the table insert that claims
+	// the port: the allocator keeps state and is not safe for concurrent use,
+	// and without it two dials could pick the same port for one destination.
+	dialMu sync.Mutex
+	ports  *tcp.PortAllocator
 
 	mu        sync.RWMutex // guards conns, listeners, closed
 	conns     map[flowKey]*Conn
