@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -34,7 +35,8 @@ type nic struct {
 
 	// owner only
 	ifc     *iface.Interface
-	pool    *pkt.Pool
+	pool    *pkt.Pool // MTU-sized transmit buffers
+	gsoPool *pkt.Pool // 64 KiB buffers for TCP super-segments; nil without TSO
 	rx      *pkt.Batch
 	tx      *pkt.Batch
 	wheel   *wheel
@@ -91,6 +93,14 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 	n.tcpCfg = *s.opts.TCP
 	if mss := caps.MTU - ipv4TCPHeaderSize; n.tcpCfg.MSS == 0 || n.tcpCfg.MSS > mss {
 		n.tcpCfg.MSS = mss
+	}
+	if caps.TSO && n.tcpCfg.GSOMaxSize == 0 {
+		// The device cuts super-segments at the MSS itself: let TCP hand it up
+		// to 64 KiB at a time (less the largest IPv4 and TCP headers).
+		n.tcpCfg.GSOMaxSize = min(caps.MaxGSOSize, maxIPv4Packet) - wire.IPv4HeaderSize - wire.TCPHeaderSize - wire.TCPMaxOptionsLen
+	}
+	if n.tcpCfg.GSOMaxSize > n.tcpCfg.MSS {
+		n.gsoPool = pkt.NewPool(s.opts.GSOBuffers, n.headlen+maxIPv4Packet, n.headlen)
 	}
 	n.emit.n = n
 	return n, nil
@@ -345,13 +355,23 @@ func (e *emitter) Emit(h *wire.TCPFields, a, b []byte) {
 
 func (e *emitter) send(now clock.Instant, src, dst netip.Addr, h *wire.TCPFields, a, b []byte) {
 	n := e.n
-	buf := n.pool.Get()
+	payload := len(a) + len(b)
+	mss := 0
+	if e.c != nil {
+		mss = e.c.tc.SendMSS()
+	}
+	super := mss > 0 && payload > mss
+	pool := n.pool
+	if super {
+		pool = n.gsoPool
+	}
+	buf := pool.Get()
 	if buf == nil {
 		n.s.stats.TxNoBuffer.Add(1) // TCP's retransmission timer recovers
 		return
 	}
 	hl := wire.TCPHeaderLen(h)
-	total := hl + len(a) + len(b)
+	total := hl + payload
 	if total > buf.Tailroom() {
 		buf.Release()
 		n.s.stats.TxOutputErrors.Add(1)
@@ -361,7 +381,24 @@ func (e *emitter) send(now clock.Instant, src, dst netip.Addr, h *wire.TCPFields
 	wire.EmitTCP(seg, h)
 	copy(seg[hl:], a)
 	copy(seg[hl+len(a):], b)
-	wire.SetTCPChecksum(seg, src, dst)
+	if super || n.caps.TxChecksumOffload {
+		// The device finishes the checksum (and, for a super-segment, cuts it at
+		// the MSS): leave the folded pseudo-header sum over the whole TCP length
+		// in the field, as virtio-net's NEEDS_CSUM wants. iface shifts
+		// CsumStart by the headers it prepends.
+		sum := wire.PseudoHeaderSum(wire.ProtoTCP, src, dst, total)
+		binary.BigEndian.PutUint16(seg[16:], ^wire.FoldChecksum(sum))
+		buf.Meta.Checksum = pkt.ChecksumPartial
+		buf.Meta.CsumStart = 0
+		buf.Meta.CsumOffset = 16
+		if super {
+			buf.Meta.GSO = pkt.GSOTCPv4
+			buf.Meta.GSOSize = uint16(mss)
+			buf.Meta.Segs = uint16((payload + mss - 1) / mss)
+		}
+	} else {
+		wire.SetTCPChecksum(seg, src, dst)
+	}
 	e.out = iface.OutFields{Src: src, Dst: dst, Proto: wire.ProtoTCP, DontFragment: true}
 	if err := n.ifc.Output(now, buf, &e.out, n); err != nil {
 		n.s.stats.TxOutputErrors.Add(1)

@@ -44,6 +44,9 @@ type Options struct {
 
 	// TxBuffers is the number of transmit packet buffers per NIC (default 4096).
 	TxBuffers int
+	// GSOBuffers is the number of 64 KiB transmit buffers per NIC for TCP
+	// super-segments, on devices that segment (TSO) (default 256).
+	GSOBuffers int
 	// Batch is the most frames moved per Recv or Send call (default 64).
 	Batch int
 	// PollBudget bounds the frames one owner goroutine processes before it
@@ -70,6 +73,8 @@ const (
 	defaultMaxConns   = 65536
 	defaultTxBuffers  = 4096
 	defaultBatch      = 64
+	defaultGSOBuffers = 256
+	maxIPv4Packet     = 65535
 	defaultBudget     = 256
 	defaultPortMin    = 32768
 	defaultPortMax    = 60999
@@ -94,6 +99,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.TxBuffers <= 0 {
 		r.TxBuffers = defaultTxBuffers
+	}
+	if r.GSOBuffers <= 0 {
+		r.GSOBuffers = defaultGSOBuffers
 	}
 	if r.Batch <= 0 {
 		r.Batch = defaultBatch
