@@ -44,7 +44,10 @@ var (
 	simB = netip.MustParsePrefix("198.18.0.2/24")
 )
 
-func newSim(t testing.TB, cfg simConfig) *sim {
+func newSim(t testing.TB, cfg simConfig) *sim { return newSimOpts(t, cfg, nil) }
+
+// newSimOpts is newSim with a hook that may edit both stacks' options.
+func newSimOpts(t testing.TB, cfg simConfig, edit func(*stack.Options)) *sim {
 	t.Helper()
 	s := &sim{t: t, clk: clock.NewFake(1 << 40), limit: cfg.limit}
 	if s.limit == 0 {
@@ -59,13 +62,17 @@ func newSim(t testing.TB, cfg simConfig) *sim {
 		da, db = fa, fb
 	}
 	mk := func(d link.Device, addr netip.Prefix, secret byte) *stack.Stack {
-		st, err := stack.New(stack.Options{
+		o := stack.Options{
 			NICs:   []stack.NIC{{Device: d, Addrs: []netip.Prefix{addr}}},
 			TCP:    cfg.tcp,
 			Manual: true,
 			Clock:  s.clk,
 			Secret: [16]byte{secret},
-		})
+		}
+		if edit != nil {
+			edit(&o)
+		}
+		st, err := stack.New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
