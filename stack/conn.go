@@ -71,6 +71,7 @@ func (s *Stack) DialTCP(local, remote netip.AddrPort) (*Conn, error) {
 	lap := netip.AddrPortFrom(src, port)
 	now := s.clock.Now()
 	tc := tcp.Dial(&n.tcpCfg, now, s.isn.ISN(now, lap, remote))
+	tc.SetTimestampOffset(s.isn.TSOffset(lap, remote)) // RFC 7323 §5.4
 	c := newConn(s, n, lap, remote, tc)
 	if err := s.insert(c); err != nil {
 		return nil, err

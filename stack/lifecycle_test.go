@@ -106,3 +106,58 @@ func TestSegmentForNoConnectionGetsRSTAndNoState(t *testing.T) {
 		t.Fatalf("no-connection segments %d, connections %d", s.b.Stats().TCPNoConn.Load(), s.b.NumConns())
 	}
 }
+
+// A new SYN from the same client port reaches the server while the server's
+// old connection on that 4-tuple sits in TIME-WAIT: its sequence number and
+// timestamp are newer, so the old connection gives way and the new one is
+// accepted (RFC 9293 §3.10.7.4, RFC 6191) instead of waiting out 2×MSL.
+func TestNewerSYNReopensTimeWaitConnection_RFC6191(t *testing.T) {
+	s := newSim(t, simConfig{noFault: true})
+	ln, err := s.b.ListenTCP(netip.AddrPortFrom(simB.Addr(), 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ca, err := s.a.DialTCP(netip.AddrPort{}, netip.AddrPortFrom(simB.Addr(), 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cb *stack.Conn
+	for cb == nil {
+		s.step()
+		cb, _ = ln.Accept()
+	}
+	cb.Close() // the server closes first, so the server ends in TIME-WAIT
+	for cb.Info().State != tcp.StateCloseWait && ca.Info().State != tcp.StateCloseWait {
+		s.step()
+	}
+	ca.Close()
+	for s.a.NumConns() > 0 || cb.Info().State != tcp.StateTimeWait {
+		s.step()
+	}
+	s.clk.Advance(time.Second) // a newer ISN and timestamp
+	again, err := s.a.DialTCP(ca.LocalAddr(), ca.RemoteAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		s.step()
+		select {
+		case <-again.Connected():
+		default:
+			continue
+		}
+		break
+	}
+	if err := again.Err(); err != nil || again.Info().State != tcp.StateEstablished {
+		t.Fatalf("redial of the TIME-WAIT 4-tuple: state %v, err %v", again.Info().State, err)
+	}
+	if c, err := ln.Accept(); err != nil || c.RemoteAddr() != ca.LocalAddr() {
+		t.Fatalf("the new connection was not accepted: %v", err)
+	}
+	select {
+	case <-cb.Finished():
+	default:
+		t.Fatal("the TIME-WAIT connection was not replaced")
+	}
+}

@@ -283,6 +283,17 @@ func (n *nic) inputTCP(now clock.Instant, in *iface.Inbound) {
 	}
 	if c := s.lookup(k); c != nil {
 		c.mu.Lock()
+		if n.reopenTimeWait(c, seg) {
+			c.mu.Unlock()
+			n.wheel.cancel(&c.timer)
+			s.remove(c)
+			c.finish(nil)
+			if l := s.lookupListener(k.local); l != nil {
+				n.accept(now, l, k, seg)
+			}
+			seg.Payload = nil
+			return
+		}
 		c.tc.OnSegment(now, seg)
 		n.service(c, now)
 		c.mu.Unlock()
@@ -302,6 +313,20 @@ func (n *nic) inputTCP(now clock.Instant, in *iface.Inbound) {
 	seg.Payload = nil
 }
 
+// reopenTimeWait reports whether seg is a new SYN that may take over c's
+// 4-tuple while c is in TIME-WAIT (RFC 9293 §3.10.7.4, RFC 6191), and if so
+// drops c without a RST. Called with c.mu held.
+func (n *nic) reopenTimeWait(c *Conn, seg *tcp.Segment) bool {
+	if seg.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) != wire.FlagSYN || c.tc.State() != tcp.StateTimeWait {
+		return false
+	}
+	if !c.tc.TimeWaitReusable(seg) {
+		return false // OnSegment answers with a challenge ACK (RFC 5961 §4)
+	}
+	c.tc.Abort()
+	return true
+}
+
 // accept creates a connection in SYN-RECEIVED for a SYN that reached listener l.
 func (n *nic) accept(now clock.Instant, l *Listener, k flowKey, syn *tcp.Segment) {
 	s := n.s
@@ -315,6 +340,7 @@ func (n *nic) accept(now clock.Instant, l *Listener, k flowKey, syn *tcp.Segment
 		s.stats.TCPAcceptFailed.Add(1)
 		return
 	}
+	tc.SetTimestampOffset(s.isn.TSOffset(k.local, k.remote)) // RFC 7323 §5.4
 	c := newConn(s, n, k.local, k.remote, tc)
 	c.listener = l
 	if err := s.insert(c); err != nil {
