@@ -36,7 +36,8 @@ type Config struct {
 	// ErrTimedOut (RFC 9293 §3.8.3 "R2"; Linux tcp_retries2 = 15).
 	MaxRetries int
 	// UserTimeout, if non-zero, fails the connection with ErrTimedOut when sent
-	// data stays unacknowledged that long (RFC 9293 §3.10.8, RFC 5482).
+	// data stays unacknowledged that long (RFC 9293 §3.10.8, RFC 5482), or when
+	// the peer's window stays closed that long while data waits.
 	UserTimeout time.Duration
 	// SynRetries is how many times a SYN or SYN-ACK is retransmitted before the
 	// open fails with ErrTimedOut (Linux tcp_syn_retries = 6).
@@ -54,6 +55,12 @@ type Config struct {
 	// FIN-WAIT-2 after the application has closed both directions, so a peer that
 	// never sends its FIN cannot pin the connection forever (like Linux tcp_fin_timeout).
 	TimeWait time.Duration
+
+	// SACK offers SACK-permitted (RFC 2018 §2); when the peer agrees, our ACKs
+	// report held out-of-order data in SACK blocks, which lets a SACK-using
+	// sender (Linux) repair several losses per round trip, and our recovery
+	// resends the holes the peer's SACK blocks reveal.
+	SACK bool
 
 	// WindowScaling and Timestamps offer the RFC 7323 options in our SYN (and
 	// accept them in the peer's). Each is used only if both sides send it.
@@ -104,6 +111,7 @@ func DefaultConfig() Config {
 		TimeWait:          60 * time.Second,
 		WindowScaling:     true,
 		Timestamps:        true,
+		SACK:              true,
 		ChallengeACKLimit: 10,
 		ReassemblyRanges:  32,
 	}

@@ -37,6 +37,7 @@ type Conn struct {
 	// number sent so far; after a timeout sndNxt goes back to sndUna while sndMax
 	// stays, so acknowledgments up to sndMax remain acceptable.
 	iss, sndUna, sndNxt, sndMax wire.Seq
+	sndMaxData                  wire.Seq // SND.MAX without an untaken zero-window probe byte
 	sndBufSeq                   wire.Seq // sequence number of sndBuf's first byte
 	finSeq                      wire.Seq // sequence number of our FIN, valid when finQueued
 	sndWl1, sndWl2              wire.Seq
@@ -55,11 +56,15 @@ type Conn struct {
 	unacked     int      // in-order bytes received since our last ACK
 	rcvBuf      ring
 	ooo         []seqRange // out-of-order ranges held in rcvBuf beyond rcvBuf.n, sorted
+	sacked      []seqRange // SACK scoreboard: ranges above SND.UNA the peer holds, sorted
+	highRxt     wire.Seq   // RFC 6675 HighRxt: end of the last hole retransmitted
 
 	// Negotiated options.
 	sndWScale, rcvWScale uint8
 	wsOK, tsOK           bool
 	peerSACKPermitted    bool
+	sackOK               bool     // we report out-of-order data in SACK blocks (RFC 2018)
+	sackRecent           wire.Seq // a sequence number in the latest out-of-order arrival
 	tsOffset             uint32
 	tsRecent             uint32
 	tsRecentAt           clock.Instant
@@ -77,6 +82,7 @@ type Conn struct {
 	rttTiming   bool
 	inRecovery  bool
 	fastRetx    bool // retransmit the segment at sndUna at the next Poll
+	holeRetx    bool // retransmit the next SACK hole at the next Poll
 	forceSend   bool // persist/override timer: send despite Nagle and SWS avoidance
 	synRetx     bool // the SYN was retransmitted (RFC 6298 §5.7)
 	noDelay     bool
@@ -94,6 +100,7 @@ type Conn struct {
 	rtoAt, delackAt, persistAt, keepAt, closeAt clock.Instant
 	lastProgress                                clock.Instant // for the user timeout
 	lastSendAt                                  clock.Instant // last data sent, for RFC 5681 §4.1
+	persistStart                                clock.Instant // when the current zero-window episode began
 	now                                         clock.Instant // latest time seen
 	retries                                     int
 	persistShift                                int
@@ -114,25 +121,27 @@ type stats struct {
 	segsIn, segsOut, retransmits, timeouts, fastRetransmits  uint64
 	bytesAcked, bytesReceived, dupAcks, challengeACKs        uint64
 	challengeACKsSuppressed, pawsDrops, oooDrops, probesSent uint64
-	keepalivesSent                                           uint64
+	keepalivesSent, sackRetransmits                          uint64
 }
 
 func newConn(cfg *Config, now clock.Instant, iss wire.Seq) *Conn {
 	c := &Conn{cfg: *cfg}
 	c.cfg.normalize()
-	c.iss, c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss, iss
+	c.iss, c.sndUna, c.sndNxt, c.sndMax, c.sndMaxData = iss, iss, iss, iss, iss
 	c.sndBufSeq = iss + 1
 	c.recover = iss
 	c.sndBuf = newRing(c.cfg.SendBufferSize)
 	c.rcvBuf = newRing(c.cfg.RecvBufferSize)
 	c.ooo = make([]seqRange, 0, c.cfg.ReassemblyRanges)
+	c.sacked = make([]seqRange, 0, maxSACKRanges)
 	c.noDelay = c.cfg.NoDelay
 	c.rto = c.cfg.InitialRTO
 	c.sndMSS = defaultMSS
 	c.rcvMSS = c.cfg.MSS
 	// RFC 7323 §5.4: a per-connection timestamp offset keeps clocks of different
-	// connections uncorrelated. The ISN is already a keyed per-4-tuple hash;
-	// scramble it (an odd multiplier is a bijection) rather than reuse it raw.
+	// connections uncorrelated. This default derives from the ISS, which the
+	// peer sees, so it does not hide our clock from the peer; the stack should
+	// call SetTimestampOffset with ISNGenerator.TSOffset (a keyed hash).
 	c.tsOffset = uint32(iss) * 0x9e3779b1
 	if c.cfg.WindowScaling {
 		c.rcvWScale = wscaleFor(c.cfg.RecvBufferSize)
@@ -198,6 +207,7 @@ func (c *Conn) negotiate(o *wire.TCPOptions) {
 	}
 	c.tsOK = c.cfg.Timestamps && o.HasTimestamp
 	c.peerSACKPermitted = o.SACKPermitted
+	c.sackOK = c.cfg.SACK && o.SACKPermitted
 	opt := 0
 	if c.tsOK {
 		opt = tsOptionLen
@@ -241,10 +251,44 @@ func (c *Conn) Writable() int {
 	return c.sndBuf.free()
 }
 
+// SetTimestampOffset sets the offset added to our TSval clock (RFC 7323 §5.4),
+// normally ISNGenerator.TSOffset for the 4-tuple. Call it right after Dial or
+// Accept, before the first Poll; later calls are ignored.
+func (c *Conn) SetTimestampOffset(off uint32) {
+	if c.st.segsOut == 0 {
+		c.tsOffset = off
+	}
+}
+
 // SendMSS is the negotiated effective send MSS (payload bytes per wire
 // segment, TCP options already deducted). With Config.GSOMaxSize the stack cuts
 // larger emitted segments at this size.
 func (c *Conn) SendMSS() int { return c.sndMSS }
+
+// SetPathMSS lowers the send MSS after the path MTU shrank (an ICMP "fragmentation
+// needed" / "packet too big", RFC 1191 / RFC 8201): mss is the largest TCP
+// payload plus options the path carries (path MTU minus IP and TCP headers).
+// Outstanding data is resent in the smaller size at the next Poll without a
+// congestion response, since nothing was lost to congestion (as Linux does).
+// Larger values than the negotiated MSS are ignored.
+func (c *Conn) SetPathMSS(mss int) {
+	if !c.state.synchronized() && c.state != StateSynReceived {
+		return
+	}
+	opt := 0
+	if c.tsOK {
+		opt = tsOptionLen
+	}
+	eff := max(mss, minMSS) - opt
+	if eff >= c.sndMSS {
+		return
+	}
+	c.sndMSS = eff
+	if c.sndNxt.GreaterThan(c.sndUna) {
+		c.sndNxt = c.sndUna
+		c.noteRetransmit(c.now)
+	}
+}
 
 // SetNoDelay switches Nagle's algorithm off (true) or on.
 func (c *Conn) SetNoDelay(on bool) { c.noDelay = on }
@@ -428,9 +472,11 @@ func (c *Conn) Abort() {
 	}
 }
 
-// resetConnection sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK> and closes.
+// resetConnection sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK> and closes
+// (with SND.NXT as ackSeq picks it, so the RST is in the peer's window even
+// after a timeout pulled SND.NXT back).
 func (c *Conn) resetConnection() {
-	c.queueRST(c.sndNxt, c.rcvNxt, true)
+	c.queueRST(c.ackSeq(), c.rcvNxt, true)
 	c.enterClosed()
 }
 
@@ -447,7 +493,7 @@ func (c *Conn) queueRST(seq, ack wire.Seq, withACK bool) {
 func (c *Conn) enterClosed() {
 	c.state = StateClosed
 	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never, clock.Never
-	c.ackNow, c.synPending, c.fastRetx, c.forceSend = false, false, false, false
+	c.ackNow, c.synPending, c.fastRetx, c.holeRetx, c.forceSend = false, false, false, false, false
 	c.ooo = c.ooo[:0]
 }
 
@@ -461,7 +507,7 @@ func (c *Conn) fail(err error) {
 // Deadline returns when Poll must next be called: clock.Never if no timer is
 // armed, or an instant not later than the last one seen if output is pending.
 func (c *Conn) Deadline() clock.Instant {
-	if c.rstPending || c.ackNow || c.fastRetx || c.forceSend || (c.synPending && c.state != StateClosed) {
+	if c.rstPending || c.ackNow || c.fastRetx || c.holeRetx || c.forceSend || (c.synPending && c.state != StateClosed) {
 		return c.now
 	}
 	d := min(c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.closeAt)
@@ -474,7 +520,7 @@ type Info struct {
 	SndMSS, RcvMSS       int
 	SndWScale, RcvWScale int // -1 when window scaling was not negotiated
 	Timestamps           bool
-	SACKPermitted        bool // SACK negotiated (offload does not offer SACK yet: always false)
+	SACKPermitted        bool // SACK negotiated: our ACKs carry SACK blocks (RFC 2018)
 	PeerSACKPermitted    bool // the peer's SYN carried SACK-permitted
 	SRTT, RTTVar, RTO    time.Duration
 	Cwnd, Ssthresh       int
@@ -489,6 +535,7 @@ type Info struct {
 	Retransmits             uint64 // segments retransmitted (timeout, fast retransmit, recovery)
 	Timeouts                uint64 // retransmission timer expiries
 	FastRetransmits         uint64
+	SACKRetransmits         uint64 // holes resent during recovery from the peer's SACK blocks
 	BytesAcked              uint64 // our data acknowledged by the peer
 	BytesReceived           uint64 // in-order data delivered to the receive buffer
 	DupAcks                 uint64
@@ -505,7 +552,7 @@ func (c *Conn) Info() Info {
 	i := Info{
 		State: c.state, SndMSS: c.sndMSS, RcvMSS: c.rcvMSS,
 		SndWScale: -1, RcvWScale: -1,
-		Timestamps: c.tsOK, PeerSACKPermitted: c.peerSACKPermitted,
+		Timestamps: c.tsOK, SACKPermitted: c.sackOK, PeerSACKPermitted: c.peerSACKPermitted,
 		SRTT: c.srtt, RTTVar: c.rttvar, RTO: c.rto,
 		SndWnd: int(c.sndWnd), RcvWnd: c.rcvBuf.free(),
 		BytesInFlight:    int(c.sndMax - c.sndUna),
@@ -516,7 +563,8 @@ func (c *Conn) Info() Info {
 
 		SegmentsIn: c.st.segsIn, SegmentsOut: c.st.segsOut,
 		Retransmits: c.st.retransmits, Timeouts: c.st.timeouts, FastRetransmits: c.st.fastRetransmits,
-		BytesAcked: c.st.bytesAcked, BytesReceived: c.st.bytesReceived, DupAcks: c.st.dupAcks,
+		SACKRetransmits: c.st.sackRetransmits,
+		BytesAcked:      c.st.bytesAcked, BytesReceived: c.st.bytesReceived, DupAcks: c.st.dupAcks,
 		ChallengeACKs: c.st.challengeACKs, ChallengeACKsSuppressed: c.st.challengeACKsSuppressed,
 		PAWSDrops: c.st.pawsDrops, OutOfOrderDrops: c.st.oooDrops,
 		ZeroWindowProbes: c.st.probesSent, KeepAlivesSent: c.st.keepalivesSent,

@@ -25,7 +25,11 @@
 //   - Data and FIN on a SYN or SYN-ACK are not accepted (we acknowledge only the
 //     SYN, so the peer retransmits them); there is no TCP Fast Open.
 //   - Urgent data (URG) is delivered inline as ordinary data (RFC 6093).
-//   - SACK is not offered yet; a peer's SACK-permitted is recorded (Info).
+//   - SACK (RFC 2018) is negotiated when Config.SACK is set: as a receiver we
+//     report held out-of-order ranges in SACK blocks (most recent first). As a
+//     sender we keep a bounded scoreboard and, during NewReno recovery, spend
+//     each duplicate ACK on the next unSACKed hole (RFC 6675 NextSeg rule 1)
+//     instead of new data; cwnd arithmetic stays NewReno's (no pipe, no RACK).
 //   - Zero-window probes carry one byte beyond the window; the probe does not
 //     count as in flight, so a receiver that keeps its window closed while
 //     answering never makes the connection time out (RFC 9293 §3.8.6.1).

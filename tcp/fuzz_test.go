@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -43,6 +44,15 @@ func (o *fuzzOut) Emit(h *wire.TCPFields, a, b []byte) {
 			}
 		}
 	}
+	for i := range int(h.Options.NumSACK) {
+		blk := h.Options.SACK[i]
+		if !blk.Start.GreaterThan(h.Ack) || !blk.End.GreaterThan(blk.Start) {
+			o.bad = fmt.Sprintf("SACK block %+v not above the cumulative ACK %d (flags %v, state %v, ooo %v, rcvNxt %d)", blk, h.Ack, h.Flags, o.c.state, o.c.ooo, o.c.rcvNxt)
+		}
+	}
+	if n := int(h.Options.NumSACK); n > 0 && len(a)+len(b)+4+8*n > o.c.sndMSS {
+		o.bad = "SACK blocks push the segment past the MSS"
+	}
 	if h.Flags.Has(wire.FlagRST) && len(a)+len(b) > 0 {
 		o.bad = "RST with payload"
 	}
@@ -73,6 +83,7 @@ func FuzzConn(f *testing.F) {
 		cfg.KeepAliveIdle = time.Second
 		cfg.Timestamps = in[0]&4 != 0
 		cfg.WindowScaling = in[0]&8 != 0
+		cfg.SACK = in[0]&16 != 0
 		now := t0
 		const irs = wire.Seq(0xfffff000) // near the wrap
 		var c *Conn
@@ -83,6 +94,7 @@ func FuzzConn(f *testing.F) {
 			syn.Options.TSVal = 1
 			syn.Options.HasWScale = cfg.WindowScaling
 			syn.Options.WScale = 2
+			syn.Options.SACKPermitted = true
 			var err error
 			if c, err = Accept(&cfg, now, syn, 0xffffff00); err != nil {
 				t.Fatal(err)
@@ -148,7 +160,16 @@ func FuzzConn(f *testing.F) {
 					s.Options.TSVal = tsval
 					s.Options.TSEcr = c.tsNow(now) - uint32(o>>2)
 				}
+				if sb := next(); sb&3 != 0 {
+					// SACK blocks around what we have in flight.
+					for range sb & 3 {
+						st := c.sndUna + wire.Seq(int(next())*16) - 64
+						s.Options.SACK[s.Options.NumSACK] = wire.SACKBlock{Start: st, End: st + wire.Seq(int(next())*16)}
+						s.Options.NumSACK++
+					}
+				}
 				if flags.Has(wire.FlagSYN) {
+					s.Options.SACKPermitted = true
 					s.Options.MSS = uint16(next()) << 3
 					s.Options.HasWScale = true
 					s.Options.WScale = next() % 20
@@ -228,6 +249,17 @@ func checkInvariants(t *testing.T, c *Conn, now clock.Instant, rangesCap int) {
 		}
 		if i > 0 && !r.start.GreaterThan(c.ooo[i-1].end) {
 			t.Fatalf("ranges overlap or touch: %v", c.ooo)
+		}
+	}
+	if len(c.sacked) > maxSACKRanges || cap(c.sacked) != maxSACKRanges {
+		t.Fatalf("scoreboard grew: %d/%d", len(c.sacked), cap(c.sacked))
+	}
+	for i, r := range c.sacked {
+		if !r.start.GreaterEq(c.sndUna) || !r.end.GreaterThan(r.start) || r.end.GreaterThan(c.sndMax) {
+			t.Fatalf("scoreboard range %d [%d,%d) outside [SND.UNA %d, SND.MAX %d]", i, r.start, r.end, c.sndUna, c.sndMax)
+		}
+		if i > 0 && !r.start.GreaterThan(c.sacked[i-1].end) {
+			t.Fatalf("scoreboard ranges overlap: %v", c.sacked)
 		}
 	}
 	if c.state.synchronized() && c.state != StateTimeWait && c.sndUna.LessThan(c.iss+1) {

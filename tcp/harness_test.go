@@ -17,13 +17,17 @@ type seg struct {
 }
 
 func (s seg) String() string {
+	sack := ""
+	for i := range int(s.Options.NumSACK) {
+		sack += fmt.Sprintf(" sack=%d-%d", s.Options.SACK[i].Start, s.Options.SACK[i].End)
+	}
 	var f []string
 	for i, n := range []string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"} {
 		if s.Flags&(1<<i) != 0 {
 			f = append(f, n)
 		}
 	}
-	return fmt.Sprintf("[%s] seq=%d ack=%d win=%d len=%d", strings.Join(f, ","), s.Seq, s.Ack, s.Window, len(s.Payload))
+	return fmt.Sprintf("[%s] seq=%d ack=%d win=%d len=%d%s", strings.Join(f, ","), s.Seq, s.Ack, s.Window, len(s.Payload), sack)
 }
 
 func (s seg) segment() *Segment { return &Segment{TCPFields: s.TCPFields, Payload: s.Payload} }

@@ -267,6 +267,10 @@ func (c *Conn) onAck(now clock.Instant, seg *Segment, seq, ack wire.Seq, segLen 
 	}
 	c.updateTSRecent(now, &seg.TCPFields)
 
+	if c.sackOK && seg.Options.NumSACK > 0 {
+		c.onSACKBlocks(&seg.Options, ack)
+	}
+
 	wnd := uint32(seg.Window) << c.sndWScale
 	// RFC 9293: update the send window only from segments newer than the last
 	// update (SND.WL1/SND.WL2) so old reordered segments cannot shrink it.
@@ -322,6 +326,7 @@ func (c *Conn) onNewAck(now clock.Instant, seg *Segment, ack wire.Seq) {
 		c.st.bytesAcked += uint64(n)
 	}
 	c.sndUna = ack
+	c.trimSACKed()
 	if c.retxTSValid && ack.GreaterEq(c.retxEnd) {
 		c.retxTSValid = false
 	}
@@ -337,6 +342,8 @@ func (c *Conn) onNewAck(now clock.Instant, seg *Segment, ack wire.Seq) {
 			c.cc.OnExitRecovery(int(c.sndMax - c.sndUna))
 		} else {
 			// RFC 6582 §3.2 step 5: a partial ACK; the next hole is lost too.
+			// With SACK it may already have been resent: then go on with
+			// the next hole not yet resent (RFC 6675 NextSeg()).
 			c.cc.OnPartialAck(acked)
 			c.fastRetx = true
 		}
@@ -361,6 +368,13 @@ func (c *Conn) onDupAck() {
 	c.dupAcks++
 	c.st.dupAcks++
 	if c.inRecovery {
+		if _, _, ok := c.nextHole(); ok {
+			// With SACK the duplicate ACK's slot goes to the next lost
+			// segment rather than to new data (RFC 6675 NextSeg() rule 1),
+			// so several losses are repaired in one round trip.
+			c.holeRetx = true
+			return
+		}
 		c.cc.OnDupAckInRecovery()
 		return
 	}
@@ -371,6 +385,7 @@ func (c *Conn) onDupAck() {
 	if c.dupAcks == 3 && c.sndUna.GreaterEq(c.recover) {
 		c.inRecovery = true
 		c.recover = c.sndMax
+		c.highRxt = c.sndUna
 		c.cc.OnEnterRecovery(int(c.sndMax - c.sndUna))
 		c.fastRetx = true
 		c.st.fastRetransmits++
@@ -507,6 +522,16 @@ func (c *Conn) onData(now clock.Instant, seq wire.Seq, payload []byte, fin bool)
 			c.oooFin = true
 			c.oooFinSeq = finAt
 			c.ackNow = true
+			// Anything held beyond the FIN was bogus: forget it.
+			k := 0
+			for _, r := range c.ooo {
+				if r.start.LessThan(finAt) {
+					r.end = wire.MinSeq(r.end, finAt)
+					c.ooo[k] = r
+					k++
+				}
+			}
+			c.ooo = c.ooo[:k]
 		}
 	}
 }
@@ -598,6 +623,7 @@ func (c *Conn) reassemble(now clock.Instant, seq wire.Seq, p []byte) {
 		c.ooo = append(c.ooo[:i+1], c.ooo[j:]...)
 	}
 	c.ooo[i] = nr
+	c.sackRecent = seq
 	// RFC 5681 §4.2: an out-of-order segment is acknowledged at once (the
 	// duplicate ACK drives the sender's fast retransmit).
 	c.ackNow = true
@@ -606,6 +632,7 @@ func (c *Conn) reassemble(now clock.Instant, seq wire.Seq, p []byte) {
 // onFIN takes the peer's FIN at RCV.NXT (RFC 9293 §3.10.7.4 eighth check).
 func (c *Conn) onFIN(now clock.Instant) {
 	c.rcvNxt++
+	c.ooo = c.ooo[:0] // nothing follows a FIN: data held beyond it was bogus
 	c.finReceived = true
 	c.oooFin = false
 	c.ackNow = true

@@ -27,6 +27,20 @@ func NewISNGenerator(key [16]byte) *ISNGenerator {
 	return &ISNGenerator{k0: k0, k1: k1}
 }
 
+// TSOffset returns the per-connection timestamp offset for local↔remote (RFC
+// 7323 §5.4: a keyed hash, so that TSval reveals neither the host's clock nor a
+// relation between connections). Hand it to Conn.SetTimestampOffset.
+func (g *ISNGenerator) TSOffset(local, remote netip.AddrPort) uint32 {
+	var buf [37]byte
+	la, ra := local.Addr().As16(), remote.Addr().As16()
+	copy(buf[0:16], la[:])
+	copy(buf[16:32], ra[:])
+	buf[32], buf[33] = byte(local.Port()>>8), byte(local.Port())
+	buf[34], buf[35] = byte(remote.Port()>>8), byte(remote.Port())
+	buf[36] = 'T' // domain separation from the ISN hash
+	return uint32(sipHash24(g.k0, g.k1, buf[:]) >> 32)
+}
+
 // ISN returns the initial sequence number for the connection local↔remote at now.
 func (g *ISNGenerator) ISN(now clock.Instant, local, remote netip.AddrPort) wire.Seq {
 	var buf [36]byte

@@ -85,3 +85,25 @@ func TestPortAllocatorRFC6056Algorithm4(t *testing.T) {
 		t.Fatal("offset does not depend on the destination")
 	}
 }
+
+func TestTimestampOffsetIsKeyedAndApplied_RFC7323_5_4(t *testing.T) {
+	g := NewISNGenerator([16]byte{1})
+	l := netip.MustParseAddrPort("198.18.0.1:40000")
+	r := netip.MustParseAddrPort("198.18.0.2:80")
+	off := g.TSOffset(l, r)
+	if off == NewISNGenerator([16]byte{2}).TSOffset(l, r) || off == g.TSOffset(l, netip.MustParseAddrPort("198.18.0.2:81")) {
+		t.Fatal("offset not keyed by secret and tuple")
+	}
+	cfg := DefaultConfig()
+	c := Dial(&cfg, clock.Instant(5*time.Second), 1)
+	c.SetTimestampOffset(off)
+	var o capture
+	c.Poll(clock.Instant(5*time.Second), &o)
+	if got := o.take()[0].Options.TSVal; got != 5000+off {
+		t.Fatalf("TSval %d, want %d", got, 5000+off)
+	}
+	c.SetTimestampOffset(7) // too late: ignored
+	if c.tsOffset != off {
+		t.Fatal("offset changed after the SYN went out")
+	}
+}

@@ -198,18 +198,112 @@ func TestPAWSDropsSegmentWithOldTimestamp_RFC7323_5_3(t *testing.T) {
 	}
 }
 
-func TestSACKPermittedRecordedButNotOffered_RFC2018(t *testing.T) {
-	cfg := rigConfig()
-	syn := seg{TCPFields: wire.TCPFields{Seq: peerISS, Flags: wire.FlagSYN, Window: 100}}
-	syn.Options.SACKPermitted = true
-	c, _ := Accept(&cfg, t0, syn.segment(), rigISS)
-	var o capture
-	c.Poll(t0, &o)
-	if o.take()[0].Options.SACKPermitted {
-		t.Fatal("SYN-ACK offers SACK, which is not implemented")
+func TestSACKNegotiation_RFC2018_2(t *testing.T) {
+	for _, tc := range []struct {
+		ours, peers, want bool
+	}{{true, true, true}, {true, false, false}, {false, true, false}} {
+		cfg := rigConfig()
+		cfg.SACK = tc.ours
+		syn := seg{TCPFields: wire.TCPFields{Seq: peerISS, Flags: wire.FlagSYN, Window: 100}}
+		syn.Options.SACKPermitted = tc.peers
+		c, _ := Accept(&cfg, t0, syn.segment(), rigISS)
+		var o capture
+		c.Poll(t0, &o)
+		if got := o.take()[0].Options.SACKPermitted; got != tc.want {
+			t.Errorf("ours %v peer's %v: SYN-ACK SACK-permitted %v", tc.ours, tc.peers, got)
+		}
+		if i := c.Info(); i.SACKPermitted != tc.want || i.PeerSACKPermitted != tc.peers {
+			t.Errorf("ours %v peer's %v: %+v", tc.ours, tc.peers, i)
+		}
 	}
-	if i := c.Info(); !i.PeerSACKPermitted || i.SACKPermitted {
-		t.Fatalf("%+v", i)
+	cfg := rigConfig()
+	cfg.SACK = true
+	_, syn := dialRig(t, cfg)
+	if !syn.Options.SACKPermitted {
+		t.Error("SYN does not offer SACK")
+	}
+}
+
+// sackRig is an established passive Conn with SACK (and optionally timestamps).
+func sackRig(t *testing.T, ts bool) *rig {
+	cfg := rigConfig()
+	cfg.SACK = true
+	cfg.Timestamps = ts
+	syn := seg{TCPFields: wire.TCPFields{Seq: peerISS, Flags: wire.FlagSYN, Window: 65535}}
+	syn.Options = wire.TCPOptions{MSS: 1460, SACKPermitted: true, HasTimestamp: ts, TSVal: 1}
+	c, _ := Accept(&cfg, t0, syn.segment(), rigISS)
+	r := &rig{t: t, now: t0, c: c}
+	r.poll()
+	a := ack(peerISS+1, rigISS+1, 65535)
+	if ts {
+		a = tsSeg(a, 1, 0)
+	}
+	r.send(a)
+	if !c.Info().SACKPermitted || c.State() != StateEstablished {
+		t.Fatalf("%+v", c.Info())
+	}
+	return r
+}
+
+func TestSACKBlocksReportHeldData_RFC2018_4(t *testing.T) {
+	for _, ts := range []bool{false, true} {
+		r := sackRig(t, ts)
+		send := func(off int) []seg {
+			s := data(peerISS+1+wire.Seq(off), rigISS+1, 65535, make([]byte, 100))
+			if ts {
+				s = tsSeg(s, 2, 0)
+			}
+			return r.send(s)
+		}
+		base := peerISS + 1
+		send(1000)
+		send(3000)
+		send(5000)
+		send(7000)
+		out := send(2000) // the most recent arrival goes first
+		if len(out) != 1 {
+			t.Fatal(out)
+		}
+		o := out[0].Options
+		want := 4
+		if ts {
+			want = 3 // 40 option bytes: 12 for timestamps leave room for 3 blocks
+		}
+		if int(o.NumSACK) != want || o.SACK[0] != (wire.SACKBlock{Start: base + 2000, End: base + 2100}) || o.SACK[1] != (wire.SACKBlock{Start: base + 1000, End: base + 1100}) {
+			t.Fatalf("ts=%v: SACK blocks %d %+v", ts, o.NumSACK, o.SACK)
+		}
+		// Filling everything leaves nothing to report.
+		fill := data(base, rigISS+1, 65535, make([]byte, 7100))
+		if ts {
+			fill = tsSeg(fill, 3, 0)
+		}
+		r.send(fill)
+		if r.c.Info().OutOfOrderRanges != 0 {
+			t.Fatalf("ts=%v: ranges left", ts)
+		}
+		r.c.Write([]byte("x"))
+		for _, s := range r.poll() {
+			if s.Options.NumSACK != 0 {
+				t.Fatalf("SACK blocks with nothing held: %+v", s.Options)
+			}
+		}
+	}
+}
+
+func TestSACKBlocksNeverGrowFullSegmentPastMSS_RFC2018(t *testing.T) {
+	r := sackRig(t, false)
+	r.c.SetNoDelay(true)
+	r.send(data(peerISS+1+1000, rigISS+1, 65535, make([]byte, 100)))
+	r.c.Write(make([]byte, 1460+1400))
+	out := r.poll()
+	if len(out) != 2 {
+		t.Fatal(out)
+	}
+	if out[0].Options.NumSACK != 0 {
+		t.Fatalf("full-sized segment carries %d SACK blocks", out[0].Options.NumSACK)
+	}
+	if out[1].Options.NumSACK != 1 {
+		t.Fatalf("short segment has room but carries %d blocks", out[1].Options.NumSACK)
 	}
 }
 

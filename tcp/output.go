@@ -38,6 +38,10 @@ func (c *Conn) Poll(now clock.Instant, out Output) {
 			c.fastRetx = false
 			c.retransmitHead(now, out)
 		}
+		if c.holeRetx {
+			c.holeRetx = false
+			c.retransmitHole(now, out)
+		}
 		c.sendData(now, out)
 	}
 	if c.ackNow || (c.delackAt != clock.Never && now >= c.delackAt) {
@@ -46,9 +50,15 @@ func (c *Conn) Poll(now clock.Instant, out Output) {
 		// the peer's RCV.NXT, and a zero-length segment there is unacceptable
 		// (RFC 9293 §3.10.7.4), so its acknowledgment would be ignored. Two
 		// sides both in that state would ignore each other until they time out.
-		c.emit(now, out, c.sndMax, wire.FlagACK, nil, nil)
+		c.emit(now, out, c.ackSeq(), wire.FlagACK, nil, nil)
 	}
 }
+
+// ackSeq is the sequence number for segments without data (ACKs, RSTs): the
+// highest sequence number sent as data (SND.MAX), except that a zero-window
+// probe byte the peer has not taken does not count: a peer with a closed window
+// accepts a zero-length segment only at exactly its RCV.NXT.
+func (c *Conn) ackSeq() wire.Seq { return wire.MaxSeq(c.sndNxt, c.sndMaxData) }
 
 // runTimers fires the timers that are due.
 func (c *Conn) runTimers(now clock.Instant, out Output) {
@@ -103,6 +113,9 @@ func (c *Conn) onRTO(now clock.Instant) {
 	c.recover = c.sndMax
 	c.dupAcks = 0
 	c.sndNxt = c.sndUna
+	// The peer may renege on SACKed data (RFC 2018 §8): after a timeout
+	// everything from SND.UNA is resent and the scoreboard starts over.
+	c.sacked = c.sacked[:0]
 }
 
 // noteRetransmit applies Karn's algorithm (RFC 6298 §3): the timed segment
@@ -148,6 +161,9 @@ func (c *Conn) sendSYN(now clock.Instant, out Output) {
 		h.Options.HasWScale = true
 		h.Options.WScale = wscaleFor(c.cfg.RecvBufferSize)
 	}
+	if c.cfg.SACK && (active || c.sackOK) {
+		h.Options.SACKPermitted = true
+	}
 	if c.cfg.Timestamps && (active || c.tsOK) {
 		h.Options.HasTimestamp = true
 		h.Options.TSVal = c.tsNow(now)
@@ -169,6 +185,7 @@ func (c *Conn) sendSYN(now clock.Instant, out Output) {
 	}
 	c.sndNxt = c.iss + 1
 	c.sndMax = wire.MaxSeq(c.sndMax, c.sndNxt)
+	c.sndMaxData = wire.MaxSeq(c.sndMaxData, c.sndNxt)
 	c.armRTO(now)
 }
 
@@ -195,6 +212,7 @@ func (c *Conn) retransmitHead(now clock.Instant, out Output) {
 	off := int(c.sndUna - c.sndBufSeq)
 	a, b := c.sndBuf.peek(off, n)
 	c.emit(now, out, c.sndUna, flags, a, b)
+	c.highRxt = wire.MaxSeq(c.highRxt, c.sndUna+wire.Seq(n))
 	c.rtoAt = clock.Never
 	c.armRTO(now)
 }
@@ -218,7 +236,14 @@ func (c *Conn) sendData(now clock.Instant, out Output) {
 		if avail == 0 && !finNext {
 			return
 		}
-		wnd := min(int(c.sndWnd), c.cc.Cwnd())
+		cwnd := c.cc.Cwnd()
+		if !c.inRecovery && c.dupAcks > 0 && c.sndNxt == c.sndMax {
+			// Limited transmit (RFC 3042): each of the first two duplicate
+			// ACKs lets one new segment out beyond cwnd, so a small window
+			// still produces the third duplicate ACK instead of a timeout.
+			cwnd += min(c.dupAcks, 2) * c.sndMSS
+		}
+		wnd := min(int(c.sndWnd), cwnd)
 		usable := int(c.sndUna + wire.Seq(wnd) - c.sndNxt) // may be negative
 		if c.sndUna.Add(uint32(wnd)).LessThan(c.sndNxt) {
 			usable = 0
@@ -275,6 +300,7 @@ func (c *Conn) sendData(now clock.Instant, out Output) {
 			c.sndNxt++
 		}
 		c.sndMax = wire.MaxSeq(c.sndMax, c.sndNxt)
+		c.sndMaxData = wire.MaxSeq(c.sndMaxData, c.sndNxt)
 		c.persistAt = clock.Never
 		c.persistShift = 0
 		if wasIdle {
@@ -304,6 +330,9 @@ func (c *Conn) maxSegment() int {
 func (c *Conn) armPersist(now clock.Instant) {
 	if c.persistAt != clock.Never || c.sndNxt != c.sndUna || c.rtoAt != clock.Never {
 		return
+	}
+	if c.persistShift == 0 {
+		c.persistStart = now
 	}
 	c.persistAt = now.Add(c.persistInterval())
 }
@@ -336,7 +365,9 @@ func (c *Conn) onPersist(now clock.Instant, out Output) {
 		return
 	}
 	c.probesOut++
-	if c.probesOut > c.cfg.MaxRetries {
+	// Linux applies the user timeout to a window that stays closed too, so an
+	// application's bound on stalls holds whatever the cause.
+	if c.probesOut > c.cfg.MaxRetries || (c.cfg.UserTimeout > 0 && now.Sub(c.persistStart) >= c.cfg.UserTimeout) {
 		c.fail(ErrTimedOut)
 		return
 	}
@@ -346,6 +377,9 @@ func (c *Conn) onPersist(now clock.Instant, out Output) {
 	c.sndMax = wire.MaxSeq(c.sndMax, c.sndNxt+1)
 	c.persistShift++
 	c.persistAt = now.Add(c.persistInterval())
+	if c.cfg.UserTimeout > 0 {
+		c.persistAt = min(c.persistAt, c.persistStart.Add(c.cfg.UserTimeout))
+	}
 }
 
 // armKeepalive (re)starts the keepalive idle timer.
@@ -396,9 +430,47 @@ func (c *Conn) emit(now clock.Instant, out Output, seq wire.Seq, flags wire.TCPF
 		h.Options.TSVal = c.tsNow(now)
 		h.Options.TSEcr = c.tsRecent
 	}
+	if c.sackOK && len(c.ooo) > 0 && !flags.Has(wire.FlagRST) {
+		c.addSACKBlocks(&h.Options, len(a)+len(b))
+	}
 	c.st.segsOut++
 	out.Emit(h, a, b)
 	c.ackSent(uint32(h.Window) << c.rcvWScale)
+}
+
+// addSACKBlocks reports held out-of-order ranges (RFC 2018 §4): first the one
+// holding the most recent arrival, then the others in sequence order, as many
+// as fit in the option space (3 next to timestamps, 4 without) and within the
+// MSS next to a payload of n bytes, so a full-sized segment never grows past
+// the path MTU.
+func (c *Conn) addSACKBlocks(o *wire.TCPOptions, n int) {
+	const blockLen, hdrLen, optSpace = 8, 4, 40 // NOP NOP kind len, then 8 bytes a block
+	used := 0
+	if c.tsOK {
+		used = tsOptionLen
+	}
+	limit := min((optSpace-used-hdrLen)/blockLen, wire.MaxSACKBlocks, len(c.ooo))
+	if room := c.sndMSS - n - hdrLen; room < limit*blockLen {
+		limit = room / blockLen
+	}
+	if limit <= 0 {
+		return
+	}
+	first := -1
+	for i, r := range c.ooo {
+		if c.sackRecent.GreaterEq(r.start) && c.sackRecent.LessThan(r.end) {
+			first = i
+			o.SACK[0] = wire.SACKBlock{Start: r.start, End: r.end}
+			o.NumSACK = 1
+			break
+		}
+	}
+	for i := 0; i < len(c.ooo) && int(o.NumSACK) < limit; i++ {
+		if i != first {
+			o.SACK[o.NumSACK] = wire.SACKBlock{Start: c.ooo[i].start, End: c.ooo[i].end}
+			o.NumSACK++
+		}
+	}
 }
 
 // ackSent records that RCV.NXT and a window of win were just advertised.

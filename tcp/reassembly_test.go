@@ -115,3 +115,27 @@ func TestOutOfOrderFINWaitsForTheHole_RFC9293_3_10_7_4(t *testing.T) {
 		t.Fatalf("%q %v", got, err)
 	}
 }
+
+func TestDataHeldBeyondFINIsDiscarded_RFC9293_3_10_7_4(t *testing.T) {
+	r := newEstablishedRig(t, rigConfig())
+	r.send(data(peerISS+1+100, rigISS+1, 65535, []byte("bogus")))
+	fin := ack(peerISS+1, rigISS+1, 65535)
+	fin.Flags |= wire.FlagFIN
+	r.send(fin)
+	if r.c.State() != StateCloseWait || r.c.Info().OutOfOrderRanges != 0 {
+		t.Fatalf("state %v ranges %d", r.c.State(), r.c.Info().OutOfOrderRanges)
+	}
+	if got, err := readAll(r.c, nil); len(got) != 0 || err == nil {
+		t.Fatalf("%q %v", got, err)
+	}
+	// Also when the FIN arrives out of order before the data that precedes it.
+	r = newEstablishedRig(t, rigConfig())
+	r.send(data(peerISS+1+100, rigISS+1, 65535, []byte("bogus")))
+	fin = data(peerISS+1+10, rigISS+1, 65535, []byte("end"))
+	fin.Flags |= wire.FlagFIN
+	r.send(fin)
+	r.send(data(peerISS+1, rigISS+1, 65535, []byte("0123456789")))
+	if got, _ := readAll(r.c, nil); string(got) != "0123456789end" || r.c.State() != StateCloseWait {
+		t.Fatalf("%q %v", got, r.c.State())
+	}
+}

@@ -302,3 +302,157 @@ func TestFastRetransmitAgainAfterFullRecovery_RFC6582_3_2(t *testing.T) {
 		t.Fatalf("no fast retransmit for a loss after recovery: %+v", r.c.Info())
 	}
 }
+
+func TestPathMSSReductionResendsSmaller_RFC8201(t *testing.T) {
+	r, seqs := bulkRig(t, 3)
+	timeouts := r.c.Info().Timeouts
+	cwnd := r.c.Info().Cwnd
+	r.c.SetPathMSS(1000)
+	out := r.poll()
+	if len(out) == 0 || out[0].Seq != seqs[0] {
+		t.Fatalf("want resend from SND.UNA, got %v", out)
+	}
+	for _, s := range out {
+		if len(s.Payload) > 1000 {
+			t.Fatalf("segment of %d bytes after MSS 1000", len(s.Payload))
+		}
+	}
+	if i := r.c.Info(); i.SndMSS != 1000 || i.Timeouts != timeouts || i.Cwnd != cwnd {
+		t.Fatalf("%+v", i)
+	}
+	r.c.SetPathMSS(9000) // never raises
+	if r.c.SendMSS() != 1000 {
+		t.Fatal(r.c.SendMSS())
+	}
+}
+
+func TestLimitedTransmitOnFirstTwoDupAcks_RFC3042(t *testing.T) {
+	cfg := rigConfig()
+	r := newEstablishedRigRTT(t, cfg, 100*time.Millisecond)
+	cwnd := r.c.Info().Cwnd
+	segs := cwnd / 1460
+	r.c.Write(make([]byte, (segs+4)*1460))
+	out := r.poll()
+	if len(out) != segs {
+		t.Fatalf("sent %d, want cwnd's %d", len(out), segs)
+	}
+	for i := 1; i <= 2; i++ {
+		out = r.send(ack(peerISS+1, rigISS+1, 65535))
+		if len(out) != 1 || out[0].Seq != rigISS+1+wire.Seq((segs+i-1)*1460) {
+			t.Fatalf("dupack %d: want one new segment, got %v", i, out)
+		}
+	}
+	out = r.send(ack(peerISS+1, rigISS+1, 65535))
+	if len(out) != 1 || out[0].Seq != rigISS+1 {
+		t.Fatalf("third dupack: want the fast retransmit, got %v", out)
+	}
+}
+
+func TestPureACKAfterTimeoutCarriesSndMax_RFC9293_3_10_7_4(t *testing.T) {
+	r, seqs := bulkRig(t, 4)
+	end := seqs[3] + 1460
+	r.advanceToDeadline() // SND.NXT goes back to SND.UNA
+	// Data from the peer: our (delayed) ACK must be numbered SND.MAX, at or
+	// above the peer's RCV.NXT, or the peer would find it unacceptable.
+	out := r.send(data(peerISS+1, rigISS+1, 65535, []byte("x")))
+	out = append(out, r.advance(r.c.cfg.DelayedACK)...) // cwnd is full: no data to carry the ACK
+	var pure []seg
+	for _, s := range out {
+		if len(s.Payload) == 0 {
+			pure = append(pure, s)
+		}
+	}
+	if len(pure) == 0 || pure[0].Seq != end {
+		t.Fatalf("pure ACK %v, want seq %d", out, end)
+	}
+}
+
+func TestPureACKDuringZeroWindowProbeCarriesSndUna(t *testing.T) {
+	r := establishedWithRTT(t, rigConfig())
+	r.c.Write([]byte("ab"))
+	r.send(ack(peerISS+1, rigISS+1, 0))
+	r.poll()
+	if out := r.advanceToDeadline(); len(out) != 1 || len(out[0].Payload) != 1 {
+		t.Fatalf("probe %v", out)
+	}
+	// The peer (window still closed) sends data; our ACK must sit exactly at its RCV.NXT.
+	out := r.send(data(peerISS+1, rigISS+1, 0, make([]byte, 1460)))
+	out = append(out, r.send(data(peerISS+1+1460, rigISS+1, 0, make([]byte, 1460)))...)
+	if len(out) != 1 || out[0].Seq != rigISS+1 || len(out[0].Payload) != 0 {
+		t.Fatalf("want a pure ACK at SND.UNA, got %v", out)
+	}
+}
+
+func sackAck(ackn wire.Seq, blocks ...wire.SACKBlock) seg {
+	s := ack(peerISS+1, ackn, 65535)
+	s.Options.NumSACK = uint8(copy(s.Options.SACK[:], blocks))
+	return s
+}
+
+func TestSACKRecoveryResendsEveryHoleInOneRoundTrip_RFC6675(t *testing.T) {
+	r := sackRig(t, false)
+	r.c.SetNoDelay(true)
+	r.c.Write(make([]byte, 8*1460))
+	out := r.poll()
+	if len(out) != 8 {
+		t.Fatalf("sent %d", len(out))
+	}
+	seq := func(i int) wire.Seq { return rigISS + 1 + wire.Seq(i*1460) }
+	blk := func(i, j int) wire.SACKBlock { return wire.SACKBlock{Start: seq(i), End: seq(j)} }
+	// Segments 0 and 3 are lost; the receiver reports what it holds.
+	r.send(sackAck(seq(0), blk(1, 2)))
+	r.send(sackAck(seq(0), blk(1, 3)))
+	out = r.send(sackAck(seq(0), blk(4, 5), blk(1, 3)))
+	if len(out) != 1 || out[0].Seq != seq(0) {
+		t.Fatalf("third dupack: want retransmission of segment 0, got %v", out)
+	}
+	// The next duplicate ACK's slot goes to the other hole at once, without
+	// waiting a round trip for the partial ACK.
+	out = r.send(sackAck(seq(0), blk(4, 6), blk(1, 3)))
+	if len(out) != 1 || out[0].Seq != seq(3) || len(out[0].Payload) != 1460 {
+		t.Fatalf("want retransmission of segment 3, got %v", out)
+	}
+	// No hole left: further dupacks inflate cwnd as NewReno does (no resends).
+	out = r.send(sackAck(seq(0), blk(4, 7), blk(1, 3)))
+	for _, s := range out {
+		if s.Seq.LessThan(seq(8)) {
+			t.Fatalf("resent %v with no hole left", s)
+		}
+	}
+	if i := r.c.Info(); i.SACKRetransmits != 1 || i.Timeouts != 0 {
+		t.Fatalf("%+v", i)
+	}
+	r.send(ack(peerISS+1, r.c.sndMax, 65535))
+	if i := r.c.Info(); i.InRecovery || i.BytesInFlight != 0 {
+		t.Fatalf("%+v", i)
+	}
+}
+
+func TestSACKBlocksOutsideTheWindowAreIgnored_RFC2018_5(t *testing.T) {
+	r := sackRig(t, false)
+	r.c.SetNoDelay(true)
+	r.c.Write(make([]byte, 4*1460))
+	r.poll()
+	una, max := r.c.sndUna, r.c.sndMax
+	r.send(sackAck(una,
+		wire.SACKBlock{Start: una - 100, End: una},    // D-SACK style, below the ACK
+		wire.SACKBlock{Start: max, End: max + 100},    // never sent
+		wire.SACKBlock{Start: una + 10, End: una + 5}, // inverted
+	))
+	if len(r.c.sacked) != 0 {
+		t.Fatalf("scoreboard took invalid blocks: %v", r.c.sacked)
+	}
+	// Valid but many disjoint blocks: the scoreboard stays bounded.
+	for i := range 40 {
+		s := una + 1 + wire.Seq(i*100)
+		r.send(sackAck(una, wire.SACKBlock{Start: s, End: s + 10}))
+	}
+	if len(r.c.sacked) > maxSACKRanges || cap(r.c.sacked) != maxSACKRanges {
+		t.Fatalf("scoreboard %d/%d", len(r.c.sacked), cap(r.c.sacked))
+	}
+	// A timeout forgets it (the receiver may renege, RFC 2018 §8).
+	r.advanceToDeadline()
+	if len(r.c.sacked) != 0 {
+		t.Fatal("scoreboard kept across a timeout")
+	}
+}

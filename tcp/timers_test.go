@@ -388,3 +388,20 @@ func TestUnansweredZeroWindowProbesTimeOut(t *testing.T) {
 		t.Fatalf("%d probes, err %v", probes, r.c.Err())
 	}
 }
+
+func TestUserTimeoutAppliesToClosedWindow_RFC5482(t *testing.T) {
+	cfg := rigConfig()
+	cfg.UserTimeout = 10 * time.Second
+	r := establishedWithRTT(t, cfg)
+	r.c.Write([]byte("stuck"))
+	r.send(ack(peerISS+1, rigISS+1, 0))
+	r.poll()
+	start := r.now
+	for r.c.State() == StateEstablished && r.now.Sub(start) < time.Minute {
+		r.advanceToDeadline()
+		r.send(ack(peerISS+1, rigISS+1, 0)) // the peer answers every probe, window still 0
+	}
+	if !errors.Is(r.c.Err(), syscall.ETIMEDOUT) || r.now.Sub(start) != 10*time.Second {
+		t.Fatalf("err %v after %v", r.c.Err(), r.now.Sub(start))
+	}
+}
