@@ -15,6 +15,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"time"
 
 	"offload/clock"
 	"offload/link"
@@ -39,6 +40,10 @@ type Options struct {
 	ListenBacklog int
 	// MaxConns bounds the number of connections (default 65536).
 	MaxConns int
+	// BusyPoll keeps the stack polling its link for this long after the last
+	// packet instead of sleeping: lower latency for a core's worth of CPU. Off
+	// (zero) by default.
+	BusyPoll time.Duration
 	// Clock replaces the real clock (tests).
 	Clock clock.Clock
 }
@@ -61,6 +66,7 @@ func New(opts Options) (*Stack, error) {
 		TCP:           opts.TCP,
 		ListenBacklog: opts.ListenBacklog,
 		MaxConns:      opts.MaxConns,
+		BusyPoll:      opts.BusyPoll,
 		Clock:         opts.Clock,
 	})
 	if err != nil {

@@ -247,3 +247,38 @@ func TestConcurrentDialsGetDistinctPorts_RFC6056(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+// With BusyPoll the owner spins between packets instead of sleeping; request/
+// response and the idle fall-back to sleeping must still work.
+func TestRequestResponseWithBusyPoll(t *testing.T) {
+	a, b := pipe.New(pipe.Config{})
+	mk := func(d *pipe.End, addr netip.Prefix) *stack.Stack {
+		st, err := stack.New(stack.Options{NICs: []stack.NIC{{Device: d, Addrs: []netip.Prefix{addr}}}, BusyPoll: 200 * time.Microsecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	client, server := mk(a, clientAddr), mk(b, serverAddr)
+	c1, c2, err := connect(t, client, server, 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	defer c2.Close()
+	go io.Copy(c2, c2)
+	buf := make([]byte, 64)
+	for i := range 200 {
+		if i == 100 {
+			time.Sleep(5 * time.Millisecond) // long enough for the owners to go back to sleep
+		}
+		c1.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c1.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c1, buf); err != nil {
+			t.Fatalf("round trip %d: %v", i, err)
+		}
+	}
+}

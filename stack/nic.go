@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -151,8 +152,18 @@ func (n *nic) flushRequest() {
 func (n *nic) run() {
 	defer n.s.wg.Done()
 	s := n.s
+	var lastWork time.Time // real time of the last round that found work (BusyPoll)
 	for !s.stop.Load() {
 		if n.round(s.clock.Now()) {
+			if s.opts.BusyPoll > 0 {
+				lastWork = time.Now()
+			}
+			continue
+		}
+		if s.opts.BusyPoll > 0 && time.Since(lastWork) < s.opts.BusyPoll {
+			// Spin instead of sleeping: a reply usually comes within tens of
+			// microseconds, and a sleeping thread costs that much to wake.
+			runtime.Gosched()
 			continue
 		}
 		next := n.next()

@@ -53,6 +53,12 @@ type Options struct {
 	// services timers and application requests (default 256).
 	PollBudget int
 
+	// BusyPoll, when positive, keeps each owner goroutine polling its device
+	// instead of sleeping for this long after the last work it found. It trades
+	// a core for latency (a sleeping thread takes ~20 µs to wake on these
+	// machines); off by default so the stack is friendly to a shared machine.
+	BusyPoll time.Duration
+
 	// Manual: start no goroutines; the caller drives the stack with Poll. For
 	// deterministic simulations on a fake clock.
 	Manual bool

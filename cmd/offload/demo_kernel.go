@@ -121,7 +121,7 @@ func rrBetween(client, server party, rounds, msg int) (bench.LatencyResult, erro
 
 // demoKernel runs offload against the Linux kernel in network namespaces, and
 // kernel against kernel over the same veth for comparison.
-func demoKernel(size int64, rounds, msg int) ([]kernelRow, error) {
+func demoKernel(size int64, rounds, msg int, busy time.Duration) ([]kernelRow, error) {
 	if err := netns.RemoveLeftovers(); err != nil {
 		fmt.Fprintf(os.Stderr, "note: could not remove leftovers of an earlier run: %v\n", err)
 	}
@@ -145,7 +145,7 @@ func demoKernel(size int64, rounds, msg int) ([]kernelRow, error) {
 	if err != nil {
 		return rows, fmt.Errorf("opening AF_PACKET on %s: %w", pair.IfA, err)
 	}
-	row, err := measureOffload("offload ↔ kernel (veth, AF_PACKET)", dev, vethOffload, kB, size, rounds, msg)
+	row, err := measureOffload("offload ↔ kernel (veth, AF_PACKET)", dev, vethOffload, kB, size, rounds, msg, busy)
 	if err != nil {
 		return rows, err
 	}
@@ -161,7 +161,7 @@ func demoKernel(size int64, rounds, msg int) ([]kernelRow, error) {
 		return rows, err
 	}
 	kT := kernelParty("kernel", pair.B, tapKernel.Addr())
-	row, err = measureOffload("offload ↔ kernel (TAP, vnet hdr + TSO)", td, tapOffload, kT, size, rounds, msg)
+	row, err = measureOffload("offload ↔ kernel (TAP, vnet hdr + TSO)", td, tapOffload, kT, size, rounds, msg, busy)
 	if err != nil {
 		return rows, err
 	}
@@ -169,8 +169,8 @@ func demoKernel(size int64, rounds, msg int) ([]kernelRow, error) {
 	return rows, nil
 }
 
-func measureOffload(path string, dev link.Device, addr netip.Prefix, kernel party, size int64, rounds, msg int) (kernelRow, error) {
-	st, err := offload.New(offload.Options{Link: dev, Addr: addr})
+func measureOffload(path string, dev link.Device, addr netip.Prefix, kernel party, size int64, rounds, msg int, busy time.Duration) (kernelRow, error) {
+	st, err := offload.New(offload.Options{Link: dev, Addr: addr, BusyPoll: busy})
 	if err != nil {
 		dev.Close()
 		return kernelRow{}, err
