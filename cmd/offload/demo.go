@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"text/tabwriter"
 	"time"
 
@@ -32,8 +33,20 @@ func runDemo(args []string) error {
 	msg := fs.Int("msg", 64, "request and response size in bytes")
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
 	busy := fs.Duration("busy-poll", 0, "keep the stack polling this long after each packet instead of sleeping (e.g. 50us): lower latency, more CPU")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole demo to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := netns.CheckPrivileges(); err != nil {
 		fmt.Printf("Not root (%v): running the in-memory demo, two offload stacks over link/pipe.\n", firstLine(err))
