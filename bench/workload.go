@@ -15,9 +15,15 @@ import (
 	"time"
 )
 
-// Sink serves bulk transfers on ln: each connection sends an 8-byte length
-// then that many bytes; the server replies with the SHA-256 of what it got.
-// It returns when ln is closed.
+// Transfer modes, sent by the client after the 8-byte length.
+const (
+	modeCount  = 0 // the sink replies with the 8-byte count of bytes it read
+	modeDigest = 1 // the sink replies with the SHA-256 of the bytes it read
+)
+
+// Sink serves bulk transfers on ln: each connection sends an 8-byte length, a
+// mode byte, then that many bytes; the server replies with the SHA-256 of what
+// it got (Bulk) or with the byte count (Throughput). It returns when ln is closed.
 func Sink(ln net.Listener) error {
 	for {
 		c, err := ln.Accept()
@@ -26,17 +32,24 @@ func Sink(ln net.Listener) error {
 		}
 		go func() {
 			defer c.Close()
-			var hdr [8]byte
+			var hdr [9]byte
 			if _, err := io.ReadFull(c, hdr[:]); err != nil {
 				return
 			}
-			n := int64(binary.BigEndian.Uint64(hdr[:]))
-			h := sha256.New()
+			n := int64(binary.BigEndian.Uint64(hdr[:8]))
 			buf := make([]byte, 256<<10)
-			if _, err := io.CopyBuffer(h, io.LimitReader(c, n), buf); err != nil {
+			if hdr[8] == modeDigest {
+				h := sha256.New()
+				if _, err := io.CopyBuffer(h, io.LimitReader(c, n), buf); err != nil {
+					return
+				}
+				c.Write(h.Sum(nil))
 				return
 			}
-			c.Write(h.Sum(nil))
+			got, _ := io.CopyBuffer(io.Discard, io.LimitReader(c, n), buf)
+			var reply [8]byte
+			binary.BigEndian.PutUint64(reply[:], uint64(got))
+			c.Write(reply[:])
 		}()
 	}
 }
@@ -62,7 +75,11 @@ func Echo(ln net.Listener) error {
 type BulkResult struct {
 	Bytes    int64
 	Duration time.Duration
-	Verified bool // the receiver's SHA-256 equalled the sender's
+	// Verified: the receiver's SHA-256 equalled the sender's (Bulk), or the
+	// receiver counted every byte (Throughput, which does not hash).
+	Verified bool
+	// Hashed: Verified compares SHA-256 digests, not just a byte count.
+	Hashed bool
 }
 
 // Gbps returns the goodput in Gbit/s.
@@ -74,10 +91,24 @@ func (r BulkResult) Gbps() float64 {
 }
 
 // Bulk sends size pseudo-random bytes (seeded) over c to a Sink and checks the
-// digest it returns. progress, if not nil, is called with the bytes sent so far.
+// SHA-256 it returns. Both ends hash every byte, so on a small machine the
+// hashing, not the network, can set the pace: time with Throughput.
+// progress, if not nil, is called with the bytes sent so far.
 func Bulk(c net.Conn, size int64, seed uint64, progress func(sent int64)) (BulkResult, error) {
-	var hdr [8]byte
-	binary.BigEndian.PutUint64(hdr[:], uint64(size))
+	return send(c, size, seed, modeDigest, progress)
+}
+
+// Throughput sends size bytes over c to a Sink as fast as it can and waits
+// for the receiver's count of what arrived; nothing is hashed, so the time is
+// the transfer's. Check integrity with Bulk.
+func Throughput(c net.Conn, size int64, progress func(sent int64)) (BulkResult, error) {
+	return send(c, size, 1, modeCount, progress)
+}
+
+func send(c net.Conn, size int64, seed uint64, mode byte, progress func(sent int64)) (BulkResult, error) {
+	var hdr [9]byte
+	binary.BigEndian.PutUint64(hdr[:8], uint64(size))
+	hdr[8] = mode
 	start := time.Now()
 	if _, err := c.Write(hdr[:]); err != nil {
 		return BulkResult{}, err
@@ -95,9 +126,13 @@ func Bulk(c net.Conn, size int64, seed uint64, progress func(sent int64)) (BulkR
 			chunk = chunk[:rem]
 		}
 		// Vary the data per chunk so a stuck or repeated chunk changes the digest.
-		binary.LittleEndian.PutUint64(chunk, uint64(sent))
+		if len(chunk) >= 8 {
+			binary.LittleEndian.PutUint64(chunk, uint64(sent))
+		}
 		n, err := c.Write(chunk)
-		h.Write(chunk[:n])
+		if mode == modeDigest {
+			h.Write(chunk[:n])
+		}
 		sent += int64(n)
 		if err != nil {
 			return BulkResult{Bytes: sent}, err
@@ -106,13 +141,20 @@ func Bulk(c net.Conn, size int64, seed uint64, progress func(sent int64)) (BulkR
 			progress(sent)
 		}
 	}
+	if mode == modeCount {
+		var reply [8]byte
+		if _, err := io.ReadFull(c, reply[:]); err != nil {
+			return BulkResult{Bytes: sent}, fmt.Errorf("reading the receiver's count: %w", err)
+		}
+		got := int64(binary.BigEndian.Uint64(reply[:]))
+		return BulkResult{Bytes: sent, Duration: time.Since(start), Verified: got == sent}, nil
+	}
 	var got [sha256.Size]byte
 	if _, err := io.ReadFull(c, got[:]); err != nil {
 		return BulkResult{Bytes: sent}, fmt.Errorf("reading the receiver's digest: %w", err)
 	}
 	d := time.Since(start)
-	want := h.Sum(nil)
-	return BulkResult{Bytes: sent, Duration: d, Verified: slices.Equal(got[:], want)}, nil
+	return BulkResult{Bytes: sent, Duration: d, Verified: slices.Equal(got[:], h.Sum(nil)), Hashed: true}, nil
 }
 
 // LatencyResult summarises request/response round trips.

@@ -149,23 +149,11 @@ func runWorkloads(name string, size int64, rounds, msg int,
 	defer echoLn.Close()
 	go bench.Echo(echoLn)
 
-	fmt.Printf("%s: bulk transfer of %d MiB ", name, size>>20)
 	bulkErr := func() error {
-		c, err := dial(sinkLn.Addr().String())
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		next := size / 10
-		bulk, err = bench.Bulk(c, size, 1, func(sent int64) {
-			for sent >= next && next <= size {
-				fmt.Print(".")
-				next += size / 10
-			}
-		})
+		var err error
+		bulk, err = verifiedThenTimed(name, func() (net.Conn, error) { return dial(sinkLn.Addr().String()) }, size)
 		return err
 	}()
-	fmt.Println()
 	fmt.Printf("%s: %d round trips of %d bytes\n", name, rounds, msg)
 	latErr := func() error {
 		c, err := dial(echoLn.Addr().String())

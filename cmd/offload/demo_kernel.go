@@ -77,7 +77,9 @@ func measure(path string, a, b party, size int64, rounds, msg int) kernelRow {
 	return r
 }
 
-// bulkBetween sends size bytes from client to a Sink on server.
+// bulkBetween checks integrity with a SHA-256 transfer, then times a
+// transfer of size bytes from client to a Sink on server without hashing (so
+// the hash does not set the pace).
 func bulkBetween(label string, client, server party, size int64) (bench.BulkResult, error) {
 	addr := netip.AddrPortFrom(server.addr, uint16(sinkPort)).String()
 	ln, err := server.listen(addr)
@@ -86,20 +88,38 @@ func bulkBetween(label string, client, server party, size int64) (bench.BulkResu
 	}
 	defer ln.Close()
 	go bench.Sink(ln)
-	c, err := client.dial(addr)
+	return verifiedThenTimed(label, func() (net.Conn, error) { return client.dial(addr) }, size)
+}
+
+// verifiedThenTimed runs a SHA-256-checked transfer of up to 32 MiB, then the
+// timed one; the result is the timed one, Verified only if both checked out.
+func verifiedThenTimed(label string, dial func() (net.Conn, error), size int64) (bench.BulkResult, error) {
+	check := min(size, 32<<20)
+	c, err := dial()
+	if err != nil {
+		return bench.BulkResult{}, err
+	}
+	v, err := bench.Bulk(c, check, uint64(size), nil)
+	c.Close()
+	if err != nil {
+		return v, fmt.Errorf("integrity transfer: %w", err)
+	}
+	c, err = dial()
 	if err != nil {
 		return bench.BulkResult{}, err
 	}
 	defer c.Close()
-	fmt.Printf("%s: %d MiB ", label, size>>20)
+	fmt.Printf("%s: %d MiB SHA-256 %s, then %d MiB timed ", label, check>>20, map[bool]string{true: "equal", false: "DIFFERENT"}[v.Verified], size>>20)
 	next := size / 10
-	res, err := bench.Bulk(c, size, uint64(size), func(sent int64) {
+	res, err := bench.Throughput(c, size, func(sent int64) {
 		for sent >= next && next <= size {
 			fmt.Print(".")
 			next += size / 10
 		}
 	})
 	fmt.Println()
+	res.Verified = res.Verified && v.Verified
+	res.Hashed = v.Hashed
 	return res, err
 }
 
