@@ -15,7 +15,11 @@ import (
 	"offload/bench"
 	"offload/internal/netns"
 	"offload/link/pipe"
+	"offload/tcp"
 )
+
+// demoTCP is the TCP configuration the demo's offload stacks use (nil: defaults).
+var demoTCP *tcp.Config
 
 // demoResult is one row of the demo's table.
 type demoResult struct {
@@ -33,9 +37,16 @@ func runDemo(args []string) error {
 	msg := fs.Int("msg", 64, "request and response size in bytes")
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
 	busy := fs.Duration("busy-poll", 0, "keep the stack polling this long after each packet instead of sleeping (e.g. 50us): lower latency, more CPU")
+	tcpBuf := fs.Int("tcp-buffer", 0, "offload's TCP send and receive buffer size in bytes (0: the default)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole demo to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	demoTCP = nil
+	if *tcpBuf > 0 {
+		c := tcp.DefaultConfig()
+		c.SendBufferSize, c.RecvBufferSize = *tcpBuf, *tcpBuf
+		demoTCP = &c
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -104,12 +115,12 @@ func runInMemoryDemo(size int64, rounds, msg, mtu int, busy time.Duration) error
 func demoInMemory(size int64, rounds, msg, mtu int, busy time.Duration) (demoResult, error) {
 	res := demoResult{name: fmt.Sprintf("offload ↔ offload (link/pipe, MTU %d)", mtu)}
 	a, b := pipe.New(pipe.Config{MTU: mtu})
-	client, err := offload.New(offload.Options{Link: a, Addr: netip.MustParsePrefix("198.18.0.1/24"), BusyPoll: busy})
+	client, err := offload.New(offload.Options{Link: a, Addr: netip.MustParsePrefix("198.18.0.1/24"), BusyPoll: busy, TCP: demoTCP})
 	if err != nil {
 		return res, err
 	}
 	defer client.Close()
-	server, err := offload.New(offload.Options{Link: b, Addr: netip.MustParsePrefix("198.18.0.2/24"), BusyPoll: busy})
+	server, err := offload.New(offload.Options{Link: b, Addr: netip.MustParsePrefix("198.18.0.2/24"), BusyPoll: busy, TCP: demoTCP})
 	if err != nil {
 		return res, err
 	}

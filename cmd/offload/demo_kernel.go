@@ -190,7 +190,7 @@ func demoKernel(size int64, rounds, msg int, busy time.Duration) ([]kernelRow, e
 }
 
 func measureOffload(path string, dev link.Device, addr netip.Prefix, kernel party, size int64, rounds, msg int, busy time.Duration) (kernelRow, error) {
-	st, err := offload.New(offload.Options{Link: dev, Addr: addr, BusyPoll: busy})
+	st, err := offload.New(offload.Options{Link: dev, Addr: addr, BusyPoll: busy, TCP: demoTCP})
 	if err != nil {
 		dev.Close()
 		return kernelRow{}, err
