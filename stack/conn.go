@@ -15,14 +15,14 @@ import (
 // Package netconn builds the blocking net.Conn on top.
 type Conn struct {
 	s             *Stack
-	n             *nic
+	q             *queue // home: the queue whose owner keeps this connection's timer
 	local, remote netip.AddrPort
 	listener      *Listener // set while a passive connection is not yet accepted
 
 	mu           sync.Mutex // guards tc and the fields below
 	tc           *tcp.Conn
 	timer        timer
-	dirty        bool // in n.dirty; guarded by n.dirtyMu
+	dirty        bool // in q.dirty; guarded by q.dirtyMu
 	wantRead     bool
 	wantWrite    bool
 	connected    bool // handshake ended (either way) and connDone closed
@@ -33,9 +33,9 @@ type Conn struct {
 	finishedDone chan struct{} // closed when the connection has left the table
 }
 
-func newConn(s *Stack, n *nic, local, remote netip.AddrPort, tc *tcp.Conn) *Conn {
+func newConn(s *Stack, q *queue, local, remote netip.AddrPort, tc *tcp.Conn) *Conn {
 	c := &Conn{
-		s: s, n: n, local: local, remote: remote, tc: tc,
+		s: s, q: q, local: local, remote: remote, tc: tc,
 		readReady:    make(chan struct{}, 1),
 		writeReady:   make(chan struct{}, 1),
 		connDone:     make(chan struct{}),
@@ -72,12 +72,12 @@ func (s *Stack) DialTCP(local, remote netip.AddrPort) (*Conn, error) {
 	now := s.clock.Now()
 	tc := tcp.Dial(&n.tcpCfg, now, s.isn.ISN(now, lap, remote))
 	tc.SetTimestampOffset(s.isn.TSOffset(lap, remote)) // RFC 7323 §5.4
-	c := newConn(s, n, lap, remote, tc)
+	c := newConn(s, n.queueFor(lap, remote), lap, remote, tc)
 	if err := s.insert(c); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	n.markDirty(c)
+	c.q.markDirty(c)
 	c.mu.Unlock()
 	return c, nil
 }
@@ -152,7 +152,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if n > 0 {
 		// Reading opens the receive window; the owner decides whether that is
 		// worth a window update (RFC 9293 §3.8.6.2.2).
-		c.n.markDirty(c)
+		c.q.markDirty(c)
 	}
 	c.mu.Unlock()
 	return n, err
@@ -164,7 +164,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	n, err := c.tc.Write(p)
 	if n > 0 {
-		c.n.markDirty(c)
+		c.q.markDirty(c)
 	} else if err == nil && len(p) > 0 {
 		c.wantWrite = true
 		c.mu.Unlock()
@@ -185,7 +185,7 @@ func (c *Conn) CloseWrite() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := c.tc.CloseWrite()
-	c.n.markDirty(c)
+	c.q.markDirty(c)
 	return err
 }
 
@@ -194,7 +194,7 @@ func (c *Conn) CloseWrite() error {
 func (c *Conn) Close() {
 	c.mu.Lock()
 	c.tc.Close()
-	c.n.markDirty(c)
+	c.q.markDirty(c)
 	c.mu.Unlock()
 }
 
@@ -202,7 +202,7 @@ func (c *Conn) Close() {
 func (c *Conn) Abort() {
 	c.mu.Lock()
 	c.tc.Abort()
-	c.n.markDirty(c)
+	c.q.markDirty(c)
 	c.mu.Unlock()
 }
 
@@ -210,14 +210,14 @@ func (c *Conn) Abort() {
 func (c *Conn) SetNoDelay(on bool) {
 	c.mu.Lock()
 	c.tc.SetNoDelay(on)
-	c.n.markDirty(c)
+	c.q.markDirty(c)
 	c.mu.Unlock()
 }
 
 // SetKeepAlive switches keepalive probes on or off; zero durations and count
 // keep the configured values.
 func (c *Conn) SetKeepAlive(on bool, idle, interval time.Duration, count int) {
-	cfg := &c.n.tcpCfg
+	cfg := &c.q.n.tcpCfg
 	if idle <= 0 {
 		idle = cfg.KeepAliveIdle
 	}
@@ -229,7 +229,7 @@ func (c *Conn) SetKeepAlive(on bool, idle, interval time.Duration, count int) {
 	}
 	c.mu.Lock()
 	c.tc.SetKeepAlive(on, idle, interval, count)
-	c.n.markDirty(c)
+	c.q.markDirty(c)
 	c.mu.Unlock()
 }
 

@@ -37,7 +37,7 @@ func (s *Stack) ListenTCP(addr netip.AddrPort) (*Listener, error) {
 	if !a.IsUnspecified() {
 		owned := false
 		for _, n := range s.nics {
-			owned = owned || n.ifc.HasAddr(a)
+			owned = owned || n.hasAddr(a)
 		}
 		if !owned {
 			return nil, ErrAddrNotAvail
@@ -94,7 +94,7 @@ func (l *Listener) enqueue(c *Conn) {
 	if l.closed {
 		l.mu.Unlock()
 		c.tc.Abort() // owner holds c.mu; the RST goes out on the next service
-		c.n.markDirty(c)
+		c.q.markDirty(c)
 		return
 	}
 	l.queue = append(l.queue, c)

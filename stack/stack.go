@@ -100,8 +100,10 @@ func New(o Options) (*Stack, error) {
 	}
 	if !opts.Manual {
 		for _, n := range s.nics {
-			s.wg.Add(1)
-			go n.run()
+			for _, q := range n.queues {
+				s.wg.Add(1)
+				go q.run()
+			}
 		}
 	}
 	return s, nil
@@ -115,10 +117,12 @@ func (s *Stack) Poll() (busy bool, next clock.Instant) {
 	next = clock.Never
 	now := s.clock.Now()
 	for _, n := range s.nics {
-		if n.round(now) {
-			busy = true
+		for _, q := range n.queues {
+			if q.round(now) {
+				busy = true
+			}
+			next = clock.Min(next, q.next())
 		}
-		next = clock.Min(next, n.next())
 	}
 	return busy, next
 }
@@ -151,12 +155,16 @@ func (s *Stack) Close() error {
 		s.Poll()
 	} else {
 		for _, n := range s.nics {
-			n.flushRequest()
+			for _, q := range n.queues {
+				q.flushRequest()
+			}
 		}
 	}
 	s.stop.Store(true)
 	for _, n := range s.nics {
-		n.dev.Wake(0)
+		for _, q := range n.queues {
+			n.dev.Wake(q.id)
+		}
 	}
 	s.wg.Wait()
 	var first error
@@ -175,7 +183,12 @@ func (s *Stack) Close() error {
 func (s *Stack) Stats() *Stats { return &s.stats }
 
 // NICStats returns the interface counters of NIC i.
-func (s *Stack) NICStats(i int) iface.Stats { return s.nics[i].ifc.PublishedStats() }
+func (s *Stack) NICStats(i int) iface.Stats {
+	n := s.nics[i]
+	n.ifcMu.Lock()
+	defer n.ifcMu.Unlock()
+	return n.ifc.Stats()
+}
 
 // Clock returns the clock the stack runs on.
 func (s *Stack) Clock() clock.Clock { return s.clock }
@@ -193,12 +206,12 @@ func (s *Stack) Addrs() []netip.Prefix {
 // local address if one was given, else the first whose routes reach dst.
 func (s *Stack) nicFor(local, dst netip.Addr) (*nic, netip.Addr, error) {
 	for _, n := range s.nics {
-		src, _, ok := n.ifc.Route(dst)
+		src, ok := n.route(dst)
 		if !ok {
 			continue
 		}
 		if local.IsValid() && !local.IsUnspecified() {
-			if !n.ifc.HasAddr(local) {
+			if !n.hasAddr(local) {
 				continue
 			}
 			src = local

@@ -1,0 +1,417 @@
+package stack
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"offload/clock"
+	"offload/iface"
+	"offload/pkt"
+	"offload/tcp"
+	"offload/wire"
+)
+
+// queue is one device queue and its owner goroutine: it receives on the queue,
+// runs every frame to completion, services the connections whose home it is,
+// keeps their timers, and transmits on the queue. Fields below "owner only"
+// are touched by the owner alone.
+type queue struct {
+	n  *nic
+	id int
+
+	// Connections that application goroutines (or other queues) touched and
+	// that this owner must service. Each appears at most once (Conn.dirty).
+	dirtyMu   sync.Mutex
+	dirty     []*Conn
+	flushReq  bool
+	flushDone chan struct{}
+
+	// owner only
+	rx    *pkt.Batch
+	tx    *pkt.Batch
+	wheel *wheel
+	seg   tcp.Segment
+	emit  emitter
+	work  []*Conn // the dirty list taken over by the owner
+}
+
+func newQueue(n *nic, id int) *queue {
+	s := n.s
+	q := &queue{
+		n:         n,
+		id:        id,
+		rx:        pkt.NewBatch(s.opts.Batch),
+		tx:        pkt.NewBatch(s.opts.Batch),
+		wheel:     newWheel(wheelTick, wheelSlots, s.clock.Now()),
+		dirty:     make([]*Conn, 0, 256),
+		work:      make([]*Conn, 0, 256),
+		flushDone: make(chan struct{}, 1),
+	}
+	q.emit.q = q
+	return q
+}
+
+// SendFrame implements iface.Sender: frames are batched and sent when the batch
+// fills or the owner finishes a round.
+func (q *queue) SendFrame(b *pkt.Buffer) {
+	if !q.tx.Add(b) {
+		q.flushTx()
+		q.tx.Add(b)
+	}
+}
+
+func (q *queue) flushTx() {
+	if q.tx.Len() > 0 {
+		q.n.dev.Send(q.id, q.tx) // errors are counted by the device; frames are its own now
+	}
+}
+
+// markDirty asks the owner to service c soon. Called with c.mu held.
+func (q *queue) markDirty(c *Conn) {
+	q.dirtyMu.Lock()
+	if !c.dirty {
+		c.dirty = true
+		q.dirty = append(q.dirty, c)
+	}
+	q.dirtyMu.Unlock()
+	q.n.dev.Wake(q.id)
+}
+
+// flushRequest waits (briefly) until the owner has run one more round, so that
+// segments queued by Abort or Close go out before the stack stops.
+func (q *queue) flushRequest() {
+	q.dirtyMu.Lock()
+	q.flushReq = true
+	q.dirtyMu.Unlock()
+	q.n.dev.Wake(q.id)
+	select {
+	case <-q.flushDone:
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// run is the owner goroutine: receive, process, service, send, sleep.
+func (q *queue) run() {
+	defer q.n.s.wg.Done()
+	s := q.n.s
+	var lastWork time.Time // real time of the last round that found work (BusyPoll)
+	for !s.stop.Load() {
+		if q.round(s.clock.Now()) {
+			if s.opts.BusyPoll > 0 {
+				lastWork = time.Now()
+			}
+			continue
+		}
+		if s.opts.BusyPoll > 0 && time.Since(lastWork) < s.opts.BusyPoll {
+			// Spin instead of sleeping: a reply usually comes within tens of
+			// microseconds, and a sleeping thread costs that much to wake.
+			runtime.Gosched()
+			continue
+		}
+		next := q.next()
+		wait := time.Duration(-1)
+		if next != clock.Never {
+			wait = next.Sub(s.clock.Now())
+			if wait <= 0 {
+				continue
+			}
+		}
+		if err := q.n.dev.Wait(q.id, wait); err != nil {
+			return
+		}
+	}
+}
+
+// round does one pass of the owner's work without blocking and reports whether
+// it found any (so the caller polls again before sleeping).
+func (q *queue) round(now clock.Instant) bool {
+	n := q.n
+	got := 0
+	for got < n.s.opts.PollBudget {
+		k, err := n.dev.Recv(q.id, q.rx)
+		if err != nil || k == 0 {
+			break
+		}
+		for _, b := range q.rx.Buffers() {
+			q.input(now, b)
+			b.Release()
+		}
+		q.rx.Clear()
+		got += k
+	}
+	busy := q.serviceDirty(now)
+	q.wheel.advance(now, q.fireTimer)
+	if q.id == 0 { // one queue runs the interface's timers
+		n.ifcMu.Lock()
+		n.ifc.Poll(now, q)
+		n.ifcMu.Unlock()
+	}
+	q.flushTx()
+	return got > 0 || busy
+}
+
+// next returns when the owner must run again if no frame or wake-up comes.
+func (q *queue) next() clock.Instant {
+	next := q.wheel.next()
+	if q.id == 0 {
+		next = clock.Min(next, q.n.ifcDeadline())
+	}
+	return next
+}
+
+// serviceDirty runs every connection touched since the last round.
+func (q *queue) serviceDirty(now clock.Instant) bool {
+	q.dirtyMu.Lock()
+	q.work, q.dirty = q.dirty, q.work[:0]
+	flush := q.flushReq
+	q.flushReq = false
+	q.dirtyMu.Unlock()
+	for i, c := range q.work {
+		c.mu.Lock()
+		q.dirtyMu.Lock()
+		c.dirty = false
+		q.dirtyMu.Unlock()
+		q.service(c, now)
+		c.mu.Unlock()
+		q.work[i] = nil
+		q.reap(c)
+	}
+	busy := len(q.work) > 0
+	if flush {
+		q.flushTx()
+		select {
+		case q.flushDone <- struct{}{}:
+		default:
+		}
+	}
+	return busy
+}
+
+// fireTimer runs a connection whose deadline came.
+func (q *queue) fireTimer(t *timer) {
+	c := t.ep
+	c.mu.Lock()
+	q.service(c, q.n.s.clock.Now())
+	c.mu.Unlock()
+	q.reap(c)
+}
+
+// service lets the connection emit what is due, re-arms its timer and wakes
+// application goroutines waiting on it. Called by an owner with c.mu held. A
+// connection's timer lives in its home queue's wheel, which only that owner
+// touches: another queue that handled a segment for it asks the home to
+// re-arm instead.
+func (q *queue) service(c *Conn, now clock.Instant) {
+	q.emit.c = c
+	q.emit.now = now
+	c.tc.Poll(now, &q.emit)
+	q.emit.c = nil
+	if c.q == q {
+		q.wheel.schedule(&c.timer, c.tc.Deadline())
+	} else {
+		c.q.markDirty(c)
+	}
+	c.notify()
+}
+
+// reap removes a finished connection from the table. Called without c.mu, by
+// the connection's home owner only (the timer is in its wheel).
+func (q *queue) reap(c *Conn) {
+	if c.q != q {
+		return
+	}
+	c.mu.Lock()
+	done := c.tc.Done()
+	c.mu.Unlock()
+	if done {
+		q.wheel.cancel(&c.timer)
+		q.n.s.remove(c)
+		c.finish(nil)
+	}
+}
+
+// input handles one received frame. The caller releases it afterwards.
+func (q *queue) input(now clock.Instant, b *pkt.Buffer) {
+	n := q.n
+	n.ifcMu.Lock()
+	in, ok := n.ifc.Input(now, b, q)
+	n.ifcMu.Unlock()
+	if !ok {
+		return
+	}
+	if in.Proto == wire.ProtoTCP {
+		q.inputTCP(now, &in)
+	}
+}
+
+func (q *queue) inputTCP(now clock.Instant, in *iface.Inbound) {
+	s := q.n.s
+	t, err := wire.ParseTCP(in.Payload)
+	if err != nil {
+		s.stats.TCPBadHeader.Add(1)
+		return
+	}
+	s.stats.TCPSegmentsIn.Add(1)
+	seg := &q.seg
+	seg.TCPFields = t.Fields()
+	seg.Payload = t.Payload()
+	defer func() { seg.Payload = nil }()
+	k := flowKey{
+		local:  netip.AddrPortFrom(in.Dst, seg.DstPort),
+		remote: netip.AddrPortFrom(in.Src, seg.SrcPort),
+	}
+	if c := s.lookup(k); c != nil {
+		c.mu.Lock()
+		if c.q == q && q.reopenTimeWait(c, seg) {
+			c.mu.Unlock()
+			q.wheel.cancel(&c.timer)
+			s.remove(c)
+			c.finish(nil)
+			if l := s.lookupListener(k.local); l != nil {
+				q.accept(now, l, k, seg)
+			}
+			return
+		}
+		c.tc.OnSegment(now, seg)
+		q.service(c, now)
+		c.mu.Unlock()
+		q.reap(c)
+		return
+	}
+	if seg.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN {
+		if l := s.lookupListener(k.local); l != nil {
+			q.accept(now, l, k, seg)
+			return
+		}
+	}
+	s.stats.TCPNoConn.Add(1)
+	q.sendReset(now, k, seg)
+}
+
+// reopenTimeWait reports whether seg is a new SYN that may take over c's
+// 4-tuple while c is in TIME-WAIT (RFC 9293 §3.10.7.4, RFC 6191), and if so
+// drops c without a RST. Called with c.mu held.
+func (q *queue) reopenTimeWait(c *Conn, seg *tcp.Segment) bool {
+	if seg.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) != wire.FlagSYN || c.tc.State() != tcp.StateTimeWait {
+		return false
+	}
+	if !c.tc.TimeWaitReusable(seg) {
+		return false // OnSegment answers with a challenge ACK (RFC 5961 §4)
+	}
+	c.tc.Abort()
+	return true
+}
+
+// accept creates a connection in SYN-RECEIVED for a SYN that reached listener
+// l. Its home is the queue the SYN arrived on, where the device will most
+// likely deliver the rest of the flow.
+func (q *queue) accept(now clock.Instant, l *Listener, k flowKey, syn *tcp.Segment) {
+	n := q.n
+	s := n.s
+	if !l.reserve() {
+		s.stats.TCPBacklogDrops.Add(1)
+		return
+	}
+	tc, err := tcp.Accept(&n.tcpCfg, now, syn, s.isn.ISN(now, k.local, k.remote))
+	if err != nil {
+		l.unreserve()
+		s.stats.TCPAcceptFailed.Add(1)
+		return
+	}
+	tc.SetTimestampOffset(s.isn.TSOffset(k.local, k.remote)) // RFC 7323 §5.4
+	c := newConn(s, q, k.local, k.remote, tc)
+	c.listener = l
+	if err := s.insert(c); err != nil {
+		l.unreserve()
+		s.stats.TCPConnTableFull.Add(1)
+		return
+	}
+	c.mu.Lock()
+	q.service(c, now)
+	c.mu.Unlock()
+	q.reap(c)
+}
+
+// sendReset answers a segment that reached no connection (RFC 9293 §3.10.7.1).
+func (q *queue) sendReset(now clock.Instant, k flowKey, seg *tcp.Segment) {
+	rst, ok := tcp.ResetFor(seg)
+	if !ok {
+		return
+	}
+	rst.SrcPort, rst.DstPort = k.local.Port(), k.remote.Port()
+	q.emit.send(now, k.local.Addr(), k.remote.Addr(), &rst, nil, nil)
+}
+
+// emitter is the tcp.Output through which connections send on a queue.
+type emitter struct {
+	q   *queue
+	c   *Conn
+	now clock.Instant
+	out iface.OutFields
+}
+
+// Emit builds one segment in a transmit buffer and hands it to the interface.
+func (e *emitter) Emit(h *wire.TCPFields, a, b []byte) {
+	c := e.c
+	h.SrcPort, h.DstPort = c.local.Port(), c.remote.Port()
+	e.send(e.now, c.local.Addr(), c.remote.Addr(), h, a, b)
+}
+
+func (e *emitter) send(now clock.Instant, src, dst netip.Addr, h *wire.TCPFields, a, b []byte) {
+	n := e.q.n
+	payload := len(a) + len(b)
+	mss := 0
+	if e.c != nil {
+		mss = e.c.tc.SendMSS()
+	}
+	super := mss > 0 && payload > mss
+	pool := n.pool
+	if super {
+		pool = n.gsoPool
+	}
+	buf := pool.Get()
+	if buf == nil {
+		n.s.stats.TxNoBuffer.Add(1) // TCP's retransmission timer recovers
+		return
+	}
+	hl := wire.TCPHeaderLen(h)
+	total := hl + payload
+	if total > buf.Tailroom() {
+		buf.Release()
+		n.s.stats.TxOutputErrors.Add(1)
+		return
+	}
+	seg := buf.Append(total)
+	wire.EmitTCP(seg, h)
+	copy(seg[hl:], a)
+	copy(seg[hl+len(a):], b)
+	if super || n.caps.TxChecksumOffload {
+		// The device finishes the checksum (and, for a super-segment, cuts it at
+		// the MSS): leave the folded pseudo-header sum over the whole TCP length
+		// in the field, as virtio-net's NEEDS_CSUM wants. iface shifts
+		// CsumStart by the headers it prepends.
+		sum := wire.PseudoHeaderSum(wire.ProtoTCP, src, dst, total)
+		binary.BigEndian.PutUint16(seg[16:], ^wire.FoldChecksum(sum))
+		buf.Meta.Checksum = pkt.ChecksumPartial
+		buf.Meta.CsumStart = 0
+		buf.Meta.CsumOffset = 16
+		if super {
+			buf.Meta.GSO = pkt.GSOTCPv4
+			buf.Meta.GSOSize = uint16(mss)
+			buf.Meta.Segs = uint16((payload + mss - 1) / mss)
+		}
+	} else {
+		wire.SetTCPChecksum(seg, src, dst)
+	}
+	buf.Meta.Queue = uint16(e.q.id)
+	e.out = iface.OutFields{Src: src, Dst: dst, Proto: wire.ProtoTCP, DontFragment: true}
+	n.ifcMu.Lock()
+	err := n.ifc.Output(now, buf, &e.out, e.q)
+	n.ifcMu.Unlock()
+	if err != nil {
+		n.s.stats.TxOutputErrors.Add(1)
+	}
+}
