@@ -88,7 +88,10 @@ func FoldChecksum(sum uint32) uint16 {
 // or both IPv6.
 func PseudoHeaderSum(proto uint8, src, dst netip.Addr, length int) uint32 {
 	var s uint64
-	if src.Is4() || src.Is4In6() {
+	// The IPv4 pseudo-header only when both are 4-byte addresses (from an IPv4
+	// header). An IPv4-mapped address came from an IPv6 header and is 16 bytes
+	// on the wire; a mixed pair is no valid packet, but must not panic.
+	if src.Is4() && dst.Is4() {
 		a, b := src.As4(), dst.As4()
 		s = uint64(binary.BigEndian.Uint32(a[:])) + uint64(binary.BigEndian.Uint32(b[:]))
 	} else {

@@ -213,3 +213,28 @@ func TestUpdateChecksumMatchesRecomputation_RFC1624_3(t *testing.T) {
 	hdr = []byte{0xFF, 0xFF, 0x12, 0x34, 0xED, 0xCB}
 	check(hdr, 1, 0x0000)
 }
+
+// An IPv6 packet whose source is IPv4-mapped (::ffff:a.b.c.d) and whose
+// destination is plain IPv6 is summed with the 16-byte IPv6 pseudo-header
+// (RFC 8200 §8.1) — and a hostile one must not panic (found by gso's fuzzer).
+func TestPseudoHeaderSumIPv4MappedSourceUsesIPv6Form_RFC8200_8_1(t *testing.T) {
+	src := netip.MustParseAddr("::ffff:198.18.0.1")
+	dst := netip.MustParseAddr("2001:db8::2")
+	got := PseudoHeaderSum(ProtoTCP, src, dst, 20)
+	var ref uint32
+	for _, a := range [][16]byte{src.As16(), dst.As16()} {
+		for i := 0; i < 16; i += 2 {
+			ref += uint32(a[i])<<8 | uint32(a[i+1])
+		}
+	}
+	ref += ProtoTCP + 20
+	for ref > 0xffff {
+		ref = ref&0xffff + ref>>16
+	}
+	if got != ref {
+		t.Fatalf("pseudo-header sum %#x, want %#x (the 16-byte form)", got, ref)
+	}
+	// Mixed families: no valid packet has them, but no panic either.
+	PseudoHeaderSum(ProtoTCP, netip.MustParseAddr("198.18.0.1"), dst, 20)
+	PseudoHeaderSum(ProtoTCP, dst, netip.MustParseAddr("198.18.0.1"), 20)
+}
