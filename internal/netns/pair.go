@@ -22,6 +22,9 @@ type PairConfig struct {
 	AddrA, AddrB netip.Prefix
 	// MTU of both ends (the kernel's 1500 if 0).
 	MTU int
+	// Queues: receive and transmit queues on each end (1 if 0), for tests of
+	// multi-queue links (AF_XDP binds one socket per queue).
+	Queues int
 	// Offloads switched on (true) or off (false) on both ends, like ethtool -K.
 	Offloads map[Offload]bool
 	// DisableIPv6 turns IPv6 off on both ends, so frame-level tests do not see
@@ -73,6 +76,10 @@ func CreatePair(cfg PairConfig) (p *Pair, err error) {
 	veth := netlink.NewVeth(netlink.LinkAttrs{Name: cfg.IfA, MTU: cfg.MTU})
 	veth.PeerName = cfg.IfB
 	veth.PeerNamespace = netlink.NsFd(int(p.B.ns))
+	if cfg.Queues > 0 {
+		veth.NumTxQueues, veth.NumRxQueues = cfg.Queues, cfg.Queues
+		veth.PeerNumTxQueues, veth.PeerNumRxQueues = uint32(cfg.Queues), uint32(cfg.Queues)
+	}
 	if err = p.A.nl.LinkAdd(veth); err != nil {
 		return p, fmt.Errorf("netns: create veth pair %s/%s: %w", cfg.IfA, cfg.IfB, err)
 	}
