@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"offload"
@@ -13,6 +14,7 @@ import (
 	"offload/internal/netns"
 	"offload/link"
 	"offload/link/afpacket"
+	"offload/link/choose"
 	"offload/link/tap"
 )
 
@@ -171,7 +173,8 @@ func demoKernel(size int64, rounds, msg int, busy time.Duration) ([]kernelRow, e
 	}
 	rows = append(rows, row)
 
-	// offload on a TAP device whose kernel side lives in B.
+	// offload on a TAP device whose kernel side lives in B (before AF_XDP,
+	// whose native mode turns off TSO on the veth peer).
 	td, err := tap.Open(tap.Config{Name: "offl-demo0", Netns: pair.B.Path(), TSO: true})
 	if err != nil {
 		return rows, fmt.Errorf("opening TAP: %w", err)
@@ -186,7 +189,31 @@ func demoKernel(size int64, rounds, msg int, busy time.Duration) ([]kernelRow, e
 		return rows, err
 	}
 	rows = append(rows, row)
+
+	// offload on A's veth end through AF_XDP (falling back to AF_PACKET, said
+	// in one line, where AF_XDP cannot be used). Last: native XDP turns off
+	// TSO on the kernel's side of the veth.
+	xd, how, err := choose.Open(pair.IfA, pair.A.Path(), choose.AFXDP, vethOffload.Addr())
+	if err != nil {
+		return rows, fmt.Errorf("opening AF_XDP on %s: %w", pair.IfA, err)
+	}
+	fmt.Println(how)
+	row, err = measureOffload(fmt.Sprintf("offload ↔ kernel (veth, %s)", linkName(how)), xd, vethOffload, kB, size, rounds, msg, busy)
+	if err != nil {
+		return rows, err
+	}
+	rows = append(rows, row)
 	return rows, nil
+}
+
+// linkName shortens choose's one-line explanation to the link's name.
+func linkName(how string) string {
+	for _, l := range []string{"AF_XDP", "AF_PACKET"} {
+		if strings.Contains(how, "link: "+l) {
+			return l
+		}
+	}
+	return how
 }
 
 func measureOffload(path string, dev link.Device, addr netip.Prefix, kernel party, size int64, rounds, msg int, busy time.Duration) (kernelRow, error) {
