@@ -107,3 +107,63 @@ func TestARPLearningChurnDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per learned neighbour", a)
 	}
 }
+
+func TestIPv6InputTCPDoesNotAllocate(t *testing.T) {
+	i := newIface(t, dual)
+	f := frameOf(tcp6Frame(make([]byte, 1400)))
+	var d discard
+	if a := testing.AllocsPerRun(1000, func() {
+		if _, ok := i.Input(t0, f, &d); !ok {
+			t.Fatal("not delivered")
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations per Input", a)
+	}
+}
+
+func TestIPv6OutputToResolvedNeighborDoesNotAllocate(t *testing.T) {
+	i := newIface(t, dual)
+	learn6(t, i, t0)
+	pool := pkt.NewPool(4, 2048, i.Headroom())
+	var d discard
+	f := &OutFields{Dst: peer6, Proto: wire.ProtoTCP}
+	if a := testing.AllocsPerRun(1000, func() {
+		buf := pool.Get()
+		buf.Append(1000)
+		if err := i.Output(t0, buf, f, &d); err != nil {
+			t.Fatal(err)
+		}
+		i.Poll(t0, &d)
+	}); a != 0 {
+		t.Fatalf("%v allocations per Output and Poll", a)
+	}
+}
+
+func TestNDPAndICMPv6ControlTrafficDoesNotAllocate(t *testing.T) {
+	i := newIface(t, func(c *Config) { dual(c); c.ICMPErrorRate = 1 << 20 })
+	frames := []*pkt.Buffer{
+		frameOf(nsFrame(our6)),
+		frameOf(naFrame(peer6, peerMAC, true, true)),
+		frameOf(ethIP6(ourMAC, ip6Packet(peer6, our6, wire.ProtoICMPv6, 64, icmp6Msg(wire.ICMPv6EchoRequest, 0, 1, make([]byte, 56), peer6, our6)))),
+		frameOf(ethIP6(ourMAC, ip6Packet(peer6, our6, 132, 64, make([]byte, 20)))),
+	}
+	var d discard
+	if a := testing.AllocsPerRun(1000, func() {
+		for _, f := range frames {
+			i.Input(t0, f, &d)
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations per round", a)
+	}
+}
+
+func BenchmarkInputTCPv6(b *testing.B) {
+	i := newIface(b, dual)
+	f := frameOf(tcp6Frame(make([]byte, 1400)))
+	var d discard
+	b.ReportAllocs()
+	b.SetBytes(int64(f.Len()))
+	for b.Loop() {
+		i.Input(t0, f, &d)
+	}
+}

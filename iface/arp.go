@@ -1,6 +1,8 @@
 package iface
 
 import (
+	"net/netip"
+
 	"offload/clock"
 	"offload/pkt"
 	"offload/wire"
@@ -40,7 +42,7 @@ func (i *Interface) inputARP(now clock.Instant, b []byte, out Sender) {
 	learn := i.learnable(sip)
 	merged := false
 	if learn {
-		if k := i.neigh.find(sip); k != nilIdx {
+		if k := i.neigh.find(key4(sip)); k != nilIdx {
 			i.confirm(now, k, a.SenderMAC, out)
 			merged = true
 		}
@@ -49,7 +51,7 @@ func (i *Interface) inputARP(now clock.Instant, b []byte, out Sender) {
 		return
 	}
 	if learn && !merged {
-		k := i.insertNeighbor(sip, neighReachable)
+		k := i.insertNeighbor(key4(sip), neighReachable)
 		i.confirm(now, k, a.SenderMAC, out)
 	}
 	if a.Op == wire.ARPRequest {
@@ -58,7 +60,7 @@ func (i *Interface) inputARP(now clock.Instant, b []byte, out Sender) {
 }
 
 // insertNeighbor adds an entry, counting any eviction it caused.
-func (i *Interface) insertNeighbor(ip uint32, st neighState) int32 {
+func (i *Interface) insertNeighbor(ip nkey, st neighState) int32 {
 	k, dropped, evicted := i.neigh.insert(ip, st)
 	if evicted {
 		i.st.NeighborEvictions++
@@ -107,30 +109,40 @@ func (i *Interface) sendARP(op uint16, ethDst wire.MAC, senderIP uint32, targetM
 	i.send(rb, out)
 }
 
-// sendRequest asks for entry k's hardware address: broadcast while resolving,
-// unicast to the known address while re-confirming (RFC 1122 §2.3.2.1).
+// sendRequest asks for entry k's hardware address: an ARP request broadcast, or
+// for IPv6 a neighbor solicitation to the solicited-node multicast group (RFC
+// 4861 §7.2.2), while resolving; unicast to the known address while
+// re-confirming (RFC 1122 §2.3.2.1, RFC 4861 §7.3.3 PROBE).
 func (i *Interface) sendRequest(k int32, out Sender) {
 	e := &i.neigh.ents[k]
+	if !e.key.is4() {
+		i.sendNS(e.src, e.key, e.state == neighProbe, e.mac, out)
+		return
+	}
 	dst := wire.BroadcastMAC
 	if e.state == neighProbe {
 		dst = e.mac
 	}
-	i.sendARP(wire.ARPRequest, dst, e.src, wire.MAC{}, e.ip, out)
+	i.sendARP(wire.ARPRequest, dst, e.src.v4(), wire.MAC{}, e.key.v4(), out)
 }
 
 // sendIP puts an Ethernet header addressed to mac in front of an IP packet and
-// sends it.
+// sends it. The EtherType follows the IP version in the packet's first nibble.
 func (i *Interface) sendIP(buf *pkt.Buffer, mac wire.MAC, out Sender) {
-	i.emitEth(buf.Prepend(i.ethLen), mac, wire.EtherTypeIPv4)
+	et := uint16(wire.EtherTypeIPv4)
+	if b := buf.Bytes(); len(b) > 0 && b[0]>>4 == 6 {
+		et = wire.EtherTypeIPv6
+	}
+	i.emitEth(buf.Prepend(i.ethLen), mac, et)
 	if buf.Meta.Checksum == pkt.ChecksumPartial {
 		buf.Meta.CsumStart += uint16(i.ethLen)
 	}
 	i.send(buf, out)
 }
 
-// resolveAndSend sends the IP packet buf to next hop nh (L2 only), from our
-// address src, queueing it while the neighbour is being resolved.
-func (i *Interface) resolveAndSend(now clock.Instant, buf *pkt.Buffer, src, nh uint32, out Sender) {
+// resolveAndSend4 sends the IPv4 packet buf to next hop nh (L2 only), from our
+// address src: broadcast and multicast map to their MACs, unicast is resolved.
+func (i *Interface) resolveAndSend4(now clock.Instant, buf *pkt.Buffer, src, nh uint32, out Sender) {
 	if i.broadcastAddr(nh) {
 		i.sendIP(buf, wire.BroadcastMAC, out)
 		return
@@ -140,6 +152,12 @@ func (i *Interface) resolveAndSend(now clock.Instant, buf *pkt.Buffer, src, nh u
 		i.sendIP(buf, wire.MAC{0x01, 0x00, 0x5e, byte(nh>>16) & 0x7f, byte(nh >> 8), byte(nh)}, out)
 		return
 	}
+	i.resolveAndSend(now, buf, key4(src), key4(nh), out)
+}
+
+// resolveAndSend sends the IP packet buf to the unicast next hop nh (L2 only),
+// from our address src, queueing it while the neighbour is being resolved.
+func (i *Interface) resolveAndSend(now clock.Instant, buf *pkt.Buffer, src, nh nkey, out Sender) {
 	c := i.neigh
 	k := c.find(nh)
 	if k == nilIdx {
@@ -174,38 +192,46 @@ func (i *Interface) resolveAndSend(now clock.Instant, buf *pkt.Buffer, src, nh u
 	i.sendIP(buf, e.mac, out)
 }
 
-func (i *Interface) startProbe(now clock.Instant, k int32, src uint32, out Sender) {
+func (i *Interface) startProbe(now clock.Instant, k int32, src nkey, out Sender) {
 	e := &i.neigh.ents[k]
 	e.state = neighProbe
 	e.used = false
 	e.retries = 1
-	if src != 0 {
+	if src != (nkey{}) {
 		e.src = src
 	}
-	if e.src == 0 {
-		e.src = i.srcFor(e.ip)
+	if e.src == (nkey{}) {
+		e.src = i.srcFor(e.key)
 	}
 	e.due = now.Add(i.retryEvery)
 	i.neigh.schedule(e.due)
 	i.sendRequest(k, out)
 }
 
-// srcFor picks the address to send ARP requests for neighbour ip from.
-func (i *Interface) srcFor(ip uint32) uint32 {
-	if k := i.subnetOf(ip); k >= 0 {
-		return i.addrs[k].addr
+// srcFor picks the address to send ARP requests or neighbor solicitations for
+// neighbour k from.
+func (i *Interface) srcFor(k nkey) nkey {
+	if !k.is4() {
+		return key6(i.src6For(netip.AddrFrom16(k)))
 	}
-	return i.addrs[0].addr
+	if j := i.subnetOf(k.v4()); j >= 0 {
+		return key4(i.addrs[j].addr)
+	}
+	return key4(i.addrs[0].addr)
 }
 
-// Poll does the interface's timed work due at now: ARP retries, giving up on
-// neighbours that do not answer (dropping and counting what waited for them),
-// re-confirming expired entries still in use and removing idle ones. Cheap when
-// nothing is due (compare against Deadline); otherwise it visits each cache
-// entry once. It also publishes the counters for PublishedStats, so the stack
-// calls it at the end of every round.
+// Poll does the interface's timed work due at now: ARP and NDP retries, giving
+// up on neighbours that do not answer (dropping and counting what waited for
+// them), re-confirming expired entries still in use and removing idle ones,
+// and dropping reassemblies that timed out. It also reclaims the buffer of a
+// reassembled datagram Input returned last (Inbound.Frame). Cheap when nothing
+// is due (compare against Deadline); otherwise it visits each cache entry or
+// reassembly slot once. It also publishes the counters for PublishedStats, so
+// the stack calls it at the end of every round.
 func (i *Interface) Poll(now clock.Instant, out Sender) {
 	defer i.publish()
+	i.reasm.reclaim()
+	i.expireFragments(now)
 	c := i.neigh
 	if c == nil || now < c.earliest {
 		return
@@ -242,7 +268,7 @@ func (i *Interface) Poll(now clock.Instant, out Sender) {
 					k = next
 					continue
 				}
-				i.startProbe(now, k, 0, out)
+				i.startProbe(now, k, nkey{}, out)
 			}
 		}
 		c.schedule(e.due)

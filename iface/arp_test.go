@@ -26,7 +26,7 @@ func TestARPRequestForOurAddressIsAnsweredAndSenderLearned_RFC826(t *testing.T) 
 		t.Fatalf("reply\n got %x\nwant %x", got, want)
 	}
 	fr[0].Release()
-	k := i.neigh.find(v4(peerIP))
+	k := i.neigh.find(keyOf(peerIP))
 	if k == nilIdx || i.neigh.ents[k].mac != peerMAC || i.neigh.ents[k].state != neighReachable {
 		t.Fatal("requester not learned (RFC 826: target is us, so add the sender)")
 	}
@@ -45,7 +45,7 @@ func TestARPRequestForAnotherHostIsIgnoredAndNotLearned_RFC826(t *testing.T) {
 	if len(c.frames) != 0 {
 		t.Fatalf("answered a request for %v", other)
 	}
-	if i.neigh.find(v4(peerIP)) != nilIdx {
+	if i.neigh.find(keyOf(peerIP)) != nilIdx {
 		t.Fatal("learned a sender from a request not aimed at us")
 	}
 	if s := i.Stats(); s.ARPRequestsIn != 1 || s.RxBadARP != 0 {
@@ -63,13 +63,13 @@ func TestGratuitousARPUpdatesExistingEntryButCreatesNone_RFC826(t *testing.T) {
 		i.Input(t0, frameOf(arpFrame(wire.ARPRequest, wire.BroadcastMAC, mac, ip, wire.MAC{}, ip)), &c)
 	}
 	garp(peerMAC, peerIP)
-	if i.neigh.find(v4(peerIP)) != nilIdx {
+	if i.neigh.find(keyOf(peerIP)) != nilIdx {
 		t.Fatal("gratuitous ARP created an entry")
 	}
 	learn(t, i, t0, peerIP, peerMAC)
 	moved := wire.MAC{0x02, 0, 0, 0, 0, 0x99}
 	garp(moved, peerIP)
-	if k := i.neigh.find(v4(peerIP)); i.neigh.ents[k].mac != moved {
+	if k := i.neigh.find(keyOf(peerIP)); i.neigh.ents[k].mac != moved {
 		t.Fatal("gratuitous ARP did not update the existing entry")
 	}
 	if len(c.frames) != 0 {
@@ -84,7 +84,7 @@ func TestARPClaimingOurAddressIsCountedAsConflictAndNotLearned(t *testing.T) {
 	if s := i.Stats(); s.ARPConflicts != 1 {
 		t.Fatalf("conflicts %d", s.ARPConflicts)
 	}
-	if i.neigh.find(v4(ourIP)) != nilIdx || len(c.frames) != 0 {
+	if i.neigh.find(keyOf(ourIP)) != nilIdx || len(c.frames) != 0 {
 		t.Fatal("conflicting ARP learned or answered")
 	}
 }
@@ -102,7 +102,7 @@ func TestARPProbeFromUnspecifiedSenderIsAnsweredNotLearned_RFC5227(t *testing.T)
 	if !bytes.Equal(fr[0].Bytes(), want) {
 		t.Fatalf("reply %x want %x", fr[0].Bytes(), want)
 	}
-	if i.neigh.find(0) != nilIdx {
+	if i.neigh.find(key4(0)) != nilIdx {
 		t.Fatal("learned 0.0.0.0")
 	}
 }
@@ -114,7 +114,7 @@ func TestARPFromSenderOutsideOurSubnetsIsAnsweredButNotLearned(t *testing.T) {
 	if len(c.take()) != 1 {
 		t.Fatal("not answered")
 	}
-	if i.neigh.find(v4(farIP)) != nilIdx {
+	if i.neigh.find(keyOf(farIP)) != nilIdx {
 		t.Fatal("learned an off-link sender")
 	}
 }
@@ -139,7 +139,7 @@ func TestMalformedARPIsDropped(t *testing.T) {
 	if s := i.Stats(); s.RxBadARP+s.RxBadEthernet != uint64(len(cases)) {
 		t.Fatalf("bad ARP %d, bad eth %d, want %d drops", s.RxBadARP, s.RxBadEthernet, len(cases))
 	}
-	if i.neigh.find(v4(peerIP)) != nilIdx {
+	if i.neigh.find(keyOf(peerIP)) != nilIdx {
 		t.Fatal("learned from a malformed ARP")
 	}
 	checkCounters(t, i)
@@ -275,7 +275,7 @@ func TestARPRetriesThenGivesUpAndDropsQueued_RFC1122_2_3_2_1(t *testing.T) {
 	if s.ARPFailures != 1 || s.ARPFailedDrops != 2 || s.ARPRequestsOut != 3 {
 		t.Fatalf("stats %+v", s)
 	}
-	if i.neigh.find(v4(peerIP)) != nilIdx {
+	if i.neigh.find(keyOf(peerIP)) != nilIdx {
 		t.Fatal("failed entry kept")
 	}
 	if d := i.Deadline(); d != clock.Never {

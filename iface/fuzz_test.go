@@ -3,6 +3,7 @@ package iface
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -11,13 +12,18 @@ import (
 )
 
 // FuzzInput feeds arbitrary frames to Input. The first byte picks the
-// interface shape (L2/L3, VLAN, checksum trust); the rest is a sequence of
-// frames, each preceded by a 2-byte length, with an Output to a neighbour and a
-// Poll between them so that ARP learning, queue flushes and timers run too.
+// interface shape (L2/L3, VLAN, checksum trust, dual-stack, which neighbour
+// Output sends to); the rest is a sequence of frames, each preceded by a 2-byte
+// length, with an Output to a neighbour and a Poll between them so that ARP and
+// NDP learning, queue flushes, reassembly and timers run too. The seed corpus
+// covers IPv6, NDP, extension headers, IPv4 and IPv6 fragments and ICMP errors.
 //
 // Invariants: no panic; Input never writes to or keeps the frame; every frame is
 // accounted for exactly once in the counters; a delivered payload lies inside
-// the frame at PayloadOffset; everything sent parses; no control buffer leaks.
+// the frame (or the reassembly buffer, in.Frame) at PayloadOffset; an ICMP
+// error's quoted source is ours and its MTU is 0 or above the floor;
+// reassembly stays within its bounds; everything sent parses; no control
+// buffer leaks; once every timer ran, nothing is left queued or in reassembly.
 func FuzzInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
@@ -33,6 +39,15 @@ func FuzzInput(f *testing.F) {
 			cfg.VLAN = 7
 		}
 		cfg.RxChecksumTrusted = mode&4 != 0
+		if mode&16 != 0 {
+			dual(&cfg)
+			if !cfg.L2 {
+				cfg.Gateway6 = netip.Addr{}
+			}
+		}
+		cfg.ReassemblyDatagrams = 3
+		cfg.ReassemblyFragments = 4
+		cfg.ReassemblyBytes = 8192
 		cfg.NeighborCacheSize = 4
 		cfg.PendingPerNeighbor = 2
 		cfg.PendingTotal = 5
@@ -58,18 +73,40 @@ func FuzzInput(f *testing.F) {
 				t.Fatal("Input modified the frame")
 			}
 			if ok {
-				if in.PayloadOffset < 0 || in.PayloadOffset+len(in.Payload) > frame.Len() ||
-					(len(in.Payload) > 0 && &frame.Bytes()[in.PayloadOffset] != &in.Payload[0]) {
+				fb := frame
+				if in.Frame != nil {
+					fb = in.Frame
+				}
+				if in.PayloadOffset < 0 || in.PayloadOffset+len(in.Payload) > fb.Len() ||
+					(len(in.Payload) > 0 && &fb.Bytes()[in.PayloadOffset] != &in.Payload[0]) {
 					t.Fatalf("payload not inside the frame at offset %d", in.PayloadOffset)
+				}
+				if e := in.Error; e != nil {
+					floor := uint32(MinPMTU4)
+					if in.Proto == wire.ProtoICMPv6 {
+						floor = MinPMTU6
+					}
+					if !i.HasAddr(e.Local.Addr()) || e.Local.Addr() != in.Dst || (e.MTU != 0 && e.MTU < floor) {
+						t.Fatalf("ICMP error %+v to %v", *e, in.Dst)
+					}
 				}
 				if in.Proto == wire.ProtoUDP {
 					i.Unreachable(now, frame, &in, wire.ICMPv4PortUnreachable, &c)
 				}
 			}
 			checkCounters(t, i)
+			if n, b := i.ReassemblyInUse(); n > cfg.ReassemblyDatagrams || b > cfg.ReassemblyBytes {
+				t.Fatalf("reassembly holds %d datagrams, %d bytes", n, b)
+			}
 			dst := peerIP
 			if mode&8 != 0 {
 				dst = farIP
+			}
+			if mode&(16|32) == 16|32 {
+				dst = peer6
+				if mode&8 != 0 {
+					dst = far6
+				}
 			}
 			i.Output(now, transportBuf(i, []byte("out")), &OutFields{Dst: dst, Proto: wire.ProtoUDP}, &c)
 			now = now.Add(700 * time.Millisecond)
@@ -79,7 +116,7 @@ func FuzzInput(f *testing.F) {
 		// Run the clock out: every resolution ends, every queued packet is sent
 		// or dropped, nothing is left behind.
 		for range 2 * DefaultARPRetries {
-			now = now.Add(DefaultNeighborTTL)
+			now = now.Add(DefaultReassemblyTimeout6)
 			i.Poll(now, &c)
 		}
 		checkSent(t, i, &c)
@@ -88,6 +125,9 @@ func FuzzInput(f *testing.F) {
 		}
 		if i.pool.Available() != i.pool.Count() {
 			t.Fatal("control buffers leaked")
+		}
+		if n, b := i.ReassemblyInUse(); n != 0 || b != 0 {
+			t.Fatalf("%d datagrams (%d bytes) still in reassembly", n, b)
 		}
 		if i.Deadline() != clock.Never {
 			t.Fatalf("deadline %v with nothing left to do", i.Deadline())
@@ -116,6 +156,22 @@ func checkSent(t *testing.T, i *Interface, c *capture) {
 				continue
 			}
 			ip = e.Payload()
+		}
+		if len(ip) > 0 && ip[0]>>4 == 6 {
+			p, err := wire.ParseIPv6(ip)
+			if err != nil {
+				t.Fatalf("sent a bad IPv6 packet: %v", err)
+			}
+			if !i.HasAddr(p.Src()) || p.Src().IsUnspecified() {
+				t.Fatalf("sent from %v, not ours", p.Src())
+			}
+			if p.NextHeader() == wire.ProtoICMPv6 {
+				if _, err := wire.ParseICMPv6(p.Payload(), p.Src(), p.Dst()); err != nil {
+					t.Fatalf("sent a bad ICMPv6 message: %v", err)
+				}
+			}
+			b.Release()
+			continue
 		}
 		p, err := wire.ParseIPv4(ip)
 		if err != nil {

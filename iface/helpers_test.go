@@ -155,7 +155,7 @@ func learn(t testing.TB, i *Interface, now clock.Instant, ip netip.Addr, mac wir
 	f := frameOf(arpFrame(wire.ARPReply, ourMAC, mac, ip, ourMAC, ourIP))
 	i.Input(now, f, &c)
 	c.releaseAll()
-	if k := i.neigh.find(v4(ip)); k == nilIdx || i.neigh.ents[k].state != neighReachable {
+	if k := i.neigh.find(keyOf(ip)); k == nilIdx || i.neigh.ents[k].state != neighReachable {
 		t.Fatalf("neighbour %v not learned", ip)
 	}
 }

@@ -20,10 +20,22 @@ const icmpErrorQuoteMax = 576 - wire.IPv4HeaderSize - wire.ICMPv4HeaderSize
 // broadcast, or a datagram from 0.0.0.0; errors are rate limited
 // (Config.ICMPErrorRate). The reply goes back to the frame's source MAC, like an
 // echo reply, so no ARP is needed.
+//
+// For an IPv6 packet the error is the ICMPv6 equivalent of code (RFC 4443
+// §3.1: port unreachable is code 4, and so on; see unreachable6), under RFC
+// 4443 §2.4's rules: nothing about a multicast destination or an ICMPv6 error.
+// For a reassembled datagram the error quotes the reassembled datagram
+// (in.Frame is used in place of frame).
 func (i *Interface) Unreachable(now clock.Instant, frame *pkt.Buffer, in *Inbound, code uint8, out Sender) bool {
+	frame = frameFor(frame, in)
 	b := frame.Bytes()
-	if in.Proto == wire.ProtoICMP || in.Broadcast || !in.Src.Is4() || in.Src.IsUnspecified() ||
-		in.IPOffset < 0 || in.IPOffset > len(b) {
+	if in.IPOffset < 0 || in.IPOffset > len(b) {
+		return false
+	}
+	if in.Src.Is6() {
+		return i.unreachable6(now, b, in, code, out)
+	}
+	if in.Proto == wire.ProtoICMP || in.Broadcast || !in.Src.Is4() || in.Src.IsUnspecified() {
 		return false
 	}
 	p, err := wire.ParseIPv4(b[in.IPOffset:])
@@ -44,13 +56,7 @@ func (i *Interface) Unreachable(now clock.Instant, frame *pkt.Buffer, in *Inboun
 // sendUnreachable sends a destination unreachable about p, which arrived from
 // srcMAC, if the rate limit allows.
 func (i *Interface) sendUnreachable(now clock.Instant, p wire.IPv4, srcMAC wire.MAC, code uint8, out Sender) bool {
-	// GCRA: allowed unless the schedule runs more than one burst ahead of now.
-	tat := i.icmpTAT
-	if tat < now {
-		tat = now
-	}
-	if tat.Sub(now) > i.icmpBurst-i.icmpEvery {
-		i.st.ICMPRateLimited++
+	if !i.allowError(now) {
 		return false
 	}
 	quote := p.Bytes()
@@ -67,7 +73,6 @@ func (i *Interface) sendUnreachable(now clock.Instant, p wire.IPv4, srcMAC wire.
 		i.st.TxNoBuffer++
 		return false
 	}
-	i.icmpTAT = tat.Add(i.icmpEvery)
 	rb.Reset(i.devHead)
 	f := rb.Append(i.ethLen + ipLen)
 	if i.l2 {
@@ -87,4 +92,28 @@ func (i *Interface) sendUnreachable(now clock.Instant, p wire.IPv4, srcMAC wire.
 	i.st.ICMPErrorsOut++
 	i.send(rb, out)
 	return true
+}
+
+func (i *Interface) unreachable6(now clock.Instant, b []byte, in *Inbound, code uint8, out Sender) bool {
+	if in.Proto == wire.ProtoICMPv6 || in.Broadcast || in.Src.IsUnspecified() {
+		return false
+	}
+	p, err := wire.ParseIPv6(b[in.IPOffset:])
+	if err != nil || p.Src() != in.Src || !i.own6(key6(p.Dst())) {
+		return false
+	}
+	var srcMAC wire.MAC
+	if i.l2 {
+		e, err := wire.ParseEthernet(b)
+		if err != nil {
+			return false
+		}
+		srcMAC = e.Src()
+	}
+	typ, code6 := unreachable6(code)
+	var ptr uint32
+	if typ == wire.ICMPv6ParamProblem {
+		ptr = 6 // the next header field of the fixed header
+	}
+	return i.sendICMPv6Error(now, p, srcMAC, typ, code6, ptr, out)
 }

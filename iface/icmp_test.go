@@ -177,8 +177,9 @@ func TestNoUnreachableAboutBroadcastOrICMP_RFC1122_3_2_2(t *testing.T) {
 	if !ok || i.Unreachable(t0, frame, &in, wire.ICMPv4PortUnreachable, &c) {
 		t.Fatal("error sent about a broadcast")
 	}
-	msg := make([]byte, wire.ICMPv4HeaderSize+28)
-	wire.EmitICMPv4(msg, &wire.ICMPv4Fields{Type: wire.ICMPv4DestUnreachable, Code: 3}, msg[8:])
+	quoted := ipPacket(wire.IPv4Fields{Protocol: wire.ProtoUDP, Src: ourIP, Dst: peerIP}, make([]byte, 8))
+	msg := make([]byte, wire.ICMPv4HeaderSize+len(quoted))
+	wire.EmitICMPv4(msg, &wire.ICMPv4Fields{Type: wire.ICMPv4DestUnreachable, Code: 3}, quoted)
 	frame = frameOf(ethIP(ourMAC, ipPacket(wire.IPv4Fields{Protocol: wire.ProtoICMP, Src: peerIP, Dst: ourIP}, msg)))
 	in, ok = i.Input(t0, frame, &c)
 	if !ok || i.Unreachable(t0, frame, &in, wire.ICMPv4PortUnreachable, &c) {

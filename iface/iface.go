@@ -1,8 +1,12 @@
-// Package iface is the network layer of one interface, without I/O: IPv4 in and
-// out (RFC 791, RFC 1122 §3), connected-subnet and default-gateway routes, ARP
-// (RFC 826) with a bounded cache and bounded queues of packets awaiting
-// resolution, ICMP echo and rate-limited destination unreachables (RFC 792,
-// RFC 1122 §3.2.2), and the hash tables transports are found in (Table).
+// Package iface is the network layer of one interface, without I/O: IPv4 and
+// IPv6 in and out (RFC 791, RFC 1122 §3, RFC 8200), connected-prefix and
+// default-gateway routes for both, ARP (RFC 826) and NDP (RFC 4861) sharing one
+// bounded neighbour cache with bounded queues of packets awaiting resolution,
+// ICMP and ICMPv6 echo and rate-limited errors (RFC 792, RFC 4443, RFC 1122
+// §3.2.2), bounded fragment reassembly for both families (RFC 791, RFC 815,
+// RFC 8200 §4.5, RFC 5722), ICMP errors about our own packets decoded for the
+// transports (RFC 5927, RFC 1191, RFC 8201), and the hash tables transports are
+// found in (Table).
 //
 // An Interface never reads the clock and never touches a device: the stack hands
 // it frames and the current time, and it hands back what transports should see,
@@ -41,10 +45,24 @@ const (
 	DefaultTTL              = 64 // RFC 1700 / IANA recommended default
 	DefaultControlBuffers   = 32
 	DefaultICMPErrorRate    = 100
+
+	// Reassembly bounds (see Config). The reassembly timeouts follow RFC 1122
+	// §3.3.2 (IPv4: a fixed value in the suggested 60-120 s range is not
+	// required; 30 s, Linux's ipfrag_time, keeps a flood's state short-lived)
+	// and RFC 8200 §4.5 (IPv6: 60 s).
+	DefaultReassemblyDatagrams = 64
+	DefaultReassemblyFragments = 64
+	DefaultReassemblyBytes     = 4 << 20
+	DefaultReassemblyTimeout   = 30 * time.Second
+	DefaultReassemblyTimeout6  = 60 * time.Second
 )
 
-// minMTU is the smallest MTU every IPv4 link must carry (RFC 791).
-const minMTU = 68
+// minMTU is the smallest MTU every IPv4 link must carry (RFC 791); minMTU6 the
+// smallest for IPv6 (RFC 8200 §5).
+const (
+	minMTU  = 68
+	minMTU6 = 1280
+)
 
 // Errors returned by Output.
 var (
@@ -75,24 +93,52 @@ type Config struct {
 	// virtio-net header, say); included in Headroom.
 	DeviceHeadroom int
 
-	// Addrs are our IPv4 addresses, each with its connected subnet. At least one.
+	// Addrs are our IPv4 and IPv6 addresses, each with its connected prefix. At
+	// least one. When the interface is L2 and has any IPv6 address, a link-local
+	// address fe80::/64 with a modified EUI-64 interface identifier from
+	// HardwareAddr (RFC 4291 §2.5.1, App. A; RFC 2464 §4-5) is added unless one
+	// is configured. IPv6 needs an MTU of at least 1280 (RFC 8200 §5).
 	Addrs []netip.Prefix
-	// Gateway is the optional default route's next hop. It should be inside one
-	// of the subnets; if it is not, it is treated as on-link and packets to it
-	// leave from the first address.
+	// Gateway is the optional IPv4 default route's next hop. It should be inside
+	// one of the subnets; if it is not, it is treated as on-link and packets to
+	// it leave from the first address.
 	Gateway netip.Addr
+	// Gateway6 is the optional IPv6 default router, usually its link-local
+	// address (RFC 4861 §8: routers are known by their link-local addresses); it
+	// is always on-link. Off-link packets leave from the first global address.
+	Gateway6 netip.Addr
 
 	NeighborCacheSize  int // neighbour cache entries (LRU eviction)
 	PendingPerNeighbor int // packets queued per unresolved neighbour (oldest dropped)
 	// PendingTotal bounds packets queued over all unresolved neighbours; when it
 	// is reached a neighbour's own oldest packet makes room, or, if it has none
 	// queued, the new packet is dropped.
-	PendingTotal     int
+	PendingTotal int
+	// ARPRetries and ARPRetryInterval also bound NDP: solicitations sent before
+	// a resolution is given up (RFC 4861 MAX_MULTICAST_SOLICIT = 3) and the time
+	// between them (RETRANS_TIMER = 1 s).
 	ARPRetries       int // requests sent before a resolution is given up
 	ARPRetryInterval time.Duration
-	NeighborTTL      time.Duration // how long a reply keeps an entry fresh
+	// NeighborTTL is how long a reply keeps an entry fresh (ARP, and NDP's
+	// REACHABLE_TIME, 30 s by default in both).
+	NeighborTTL time.Duration
 
-	TTL uint8 // default TTL of packets we send
+	TTL uint8 // default TTL (IPv4) and hop limit (IPv6) of packets we send
+
+	// Reassembly of IPv4 and IPv6 fragments. At most ReassemblyDatagrams
+	// datagrams are in reassembly at once, each in a buffer of 64 KiB plus
+	// headers drawn from a pool the interface owns (allocated on first use,
+	// never more than ReassemblyDatagrams of them: 4 MiB by default); at most
+	// ReassemblyBytes of fragment data is held over all of them, and at most
+	// ReassemblyFragments fragments per datagram. When a new datagram needs a
+	// slot or bytes that are not free, the oldest datagram is dropped.
+	// Datagrams not completed within ReassemblyTimeout (IPv4) or
+	// ReassemblyTimeout6 (IPv6) of their first fragment are dropped.
+	ReassemblyDatagrams int
+	ReassemblyFragments int
+	ReassemblyBytes     int
+	ReassemblyTimeout   time.Duration
+	ReassemblyTimeout6  time.Duration
 
 	// RxChecksumTrusted: the device vouches for received TCP/UDP checksums, so
 	// Input does not verify them (see link.Capabilities.RxChecksumTrusted).
@@ -117,11 +163,15 @@ type Sender interface {
 
 // Inbound describes a packet Input delivers to a transport.
 type Inbound struct {
-	Proto    uint8 // wire.ProtoTCP, wire.ProtoUDP or wire.ProtoICMP
+	// Proto is wire.ProtoTCP, wire.ProtoUDP, wire.ProtoICMP or wire.ProtoICMPv6.
+	Proto uint8
+	// Src and Dst are both IPv4 or both IPv6 (never IPv4-mapped).
 	Src, Dst netip.Addr
+	// TTL and TOS are the IPv4 TTL and TOS, or the IPv6 hop limit and traffic class.
 	TTL, TOS uint8
-	// Broadcast: Dst was the limited or a subnet-directed broadcast address
-	// (only UDP is delivered for broadcasts).
+	// Broadcast: Dst was the limited or a subnet-directed broadcast address, or
+	// an IPv6 multicast group we are in (only UDP and ICMP other than echo are
+	// delivered for these).
 	Broadcast bool
 	// Payload is the transport header and data, trimmed to the IP total length.
 	// It aliases the frame.
@@ -129,17 +179,37 @@ type Inbound struct {
 	// PayloadOffset is where Payload starts within frame.Bytes(), so the stack can
 	// trim the frame and hand it on without copying.
 	PayloadOffset int
-	// IPOffset is where the IPv4 header starts within frame.Bytes() (0 on an L3
+	// IPOffset is where the IP header starts within frame.Bytes() (0 on an L3
 	// interface, the Ethernet header length on L2).
 	IPOffset int
+
+	// Frame is nil for a packet that arrived whole. For a datagram reassembled
+	// from fragments it is the interface's buffer holding it: the last
+	// fragment's link header, a rebuilt IP header (IPv4: the first fragment's
+	// header with the total length of the whole; IPv6: the fixed header with the
+	// fragment header removed) and the payload. Payload aliases it, and
+	// PayloadOffset and IPOffset index Frame.Bytes() instead of the frame given
+	// to Input. The interface owns Frame: it stays valid until the next call to
+	// Input or Poll, and must not be released or kept. Unreachable uses it
+	// automatically.
+	Frame *pkt.Buffer
+
+	// Error is set for an ICMP or ICMPv6 error about a packet we sent (Proto is
+	// wire.ProtoICMP or wire.ProtoICMPv6, Payload the whole ICMP message): the
+	// quoted endpoint and, for TCP, sequence number that the transport must
+	// validate against its own state before acting (RFC 5927 §4.1). It points
+	// into the interface and stays valid until the next call to Input.
+	Error *ICMPError
 }
 
-// OutFields describes the IPv4 header Output puts in front of a transport packet.
+// OutFields describes the IP header Output puts in front of a transport packet.
+// Dst's family picks IPv4 or IPv6 (IPv4-mapped addresses are IPv4).
 type OutFields struct {
-	Src, Dst     netip.Addr // Src zero: chosen by Route
-	Proto        uint8
-	TOS          uint8
-	TTL          uint8 // 0: Config.TTL
+	Src, Dst netip.Addr // Src zero: chosen by Route
+	Proto    uint8
+	TOS      uint8 // IPv4 TOS, or the IPv6 traffic class
+	TTL      uint8 // IPv4 TTL or IPv6 hop limit; 0: Config.TTL (1 for multicast)
+	// DontFragment sets IPv4's DF. IPv6 has none: we never fragment.
 	DontFragment bool
 }
 
@@ -161,6 +231,16 @@ type Interface struct {
 	retryEvery time.Duration
 	neighTTL   time.Duration
 	trustRx    bool
+
+	// IPv6: our addresses (the link-local one included), the default router.
+	addrs6  []ifAddr6
+	ll      netip.Addr // our link-local address, if any
+	gw6     netip.Addr
+	hasGW6  bool
+	flowKey uint64 // keys the flow-label hash (RFC 6437 §3)
+
+	reasm   *reassembler
+	icmpErr ICMPError // what Inbound.Error points to
 
 	neigh *neighborCache
 	pool  *pkt.Pool
@@ -200,10 +280,24 @@ func New(cfg Config) (*Interface, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, errors.New("iface: no addresses configured")
 	}
+	var v4Addrs, v6Addrs []netip.Prefix
 	for k, p := range cfg.Addrs {
-		if !p.IsValid() || !p.Addr().Is4() {
-			return nil, fmt.Errorf("iface: address %v is not an IPv4 prefix (IPv6 is not supported yet)", p)
+		if !p.IsValid() || p.Addr().Zone() != "" {
+			return nil, fmt.Errorf("iface: address %v is not a valid prefix", p)
 		}
+		for _, q := range cfg.Addrs[:k] {
+			if q.Addr() == p.Addr() {
+				return nil, fmt.Errorf("iface: address %v configured twice", p.Addr())
+			}
+		}
+		if p.Addr().Is6() {
+			if err := checkAddr6(p); err != nil {
+				return nil, err
+			}
+			v6Addrs = append(v6Addrs, p)
+			continue
+		}
+		v4Addrs = append(v4Addrs, p)
 		u := v4(p.Addr())
 		if u>>24 == 0 || isMulticast4(u) || u>>24 == 127 || u>>28 == 0xF {
 			return nil, fmt.Errorf("iface: %v is not a usable unicast address", p.Addr())
@@ -212,11 +306,9 @@ func New(cfg Config) (*Interface, error) {
 		if a.hasBcast && (u == a.net || u == a.bcast) {
 			return nil, fmt.Errorf("iface: %v is the network or broadcast address of its subnet", p)
 		}
-		for _, q := range cfg.Addrs[:k] {
-			if q.Addr() == p.Addr() {
-				return nil, fmt.Errorf("iface: address %v configured twice", p.Addr())
-			}
-		}
+	}
+	if len(v6Addrs) > 0 && cfg.MTU < minMTU6 {
+		return nil, fmt.Errorf("iface: MTU %d is below IPv6's minimum of %d", cfg.MTU, minMTU6)
 	}
 	setDefault(&cfg.NeighborCacheSize, DefaultNeighborCacheSize)
 	setDefault(&cfg.PendingPerNeighbor, DefaultPendingPerNeighbor)
@@ -224,6 +316,15 @@ func New(cfg Config) (*Interface, error) {
 	setDefault(&cfg.ARPRetries, DefaultARPRetries)
 	setDefault(&cfg.ControlBuffers, DefaultControlBuffers)
 	setDefault(&cfg.ICMPErrorRate, DefaultICMPErrorRate)
+	setDefault(&cfg.ReassemblyDatagrams, DefaultReassemblyDatagrams)
+	setDefault(&cfg.ReassemblyFragments, DefaultReassemblyFragments)
+	setDefault(&cfg.ReassemblyBytes, DefaultReassemblyBytes)
+	if cfg.ReassemblyTimeout == 0 {
+		cfg.ReassemblyTimeout = DefaultReassemblyTimeout
+	}
+	if cfg.ReassemblyTimeout6 == 0 {
+		cfg.ReassemblyTimeout6 = DefaultReassemblyTimeout6
+	}
 	if cfg.ARPRetryInterval == 0 {
 		cfg.ARPRetryInterval = DefaultARPRetryInterval
 	}
@@ -243,13 +344,16 @@ func New(cfg Config) (*Interface, error) {
 		{"ARPRetries", cfg.ARPRetries, 100},
 		{"ControlBuffers", cfg.ControlBuffers, 1024},
 		{"ICMPErrorRate", cfg.ICMPErrorRate, 1 << 20},
+		{"ReassemblyDatagrams", cfg.ReassemblyDatagrams, 4096},
+		{"ReassemblyFragments", cfg.ReassemblyFragments, 8192},
+		{"ReassemblyBytes", cfg.ReassemblyBytes, 1 << 30},
 	} {
 		if c.v < 1 || c.v > c.max {
 			return nil, fmt.Errorf("iface: %s %d outside [1, %d]", c.name, c.v, c.max)
 		}
 	}
-	if cfg.ARPRetryInterval < 0 || cfg.NeighborTTL < 0 {
-		return nil, errors.New("iface: negative ARPRetryInterval or NeighborTTL")
+	if cfg.ARPRetryInterval < 0 || cfg.NeighborTTL < 0 || cfg.ReassemblyTimeout < 0 || cfg.ReassemblyTimeout6 < 0 {
+		return nil, errors.New("iface: negative ARPRetryInterval, NeighborTTL or ReassemblyTimeout")
 	}
 	cfg.Addrs = append([]netip.Prefix(nil), cfg.Addrs...)
 
@@ -265,13 +369,19 @@ func New(cfg Config) (*Interface, error) {
 		neighTTL:   cfg.NeighborTTL,
 		trustRx:    cfg.RxChecksumTrusted,
 	}
-	for _, p := range cfg.Addrs {
+	for _, p := range v4Addrs {
 		i.addrs = append(i.addrs, newIfAddr(p))
+	}
+	if err := i.initIPv6(v6Addrs); err != nil {
+		return nil, err
 	}
 	if cfg.Gateway.IsValid() {
 		g := cfg.Gateway.Unmap()
 		if !g.Is4() {
 			return nil, fmt.Errorf("iface: gateway %v is not IPv4", cfg.Gateway)
+		}
+		if len(i.addrs) == 0 {
+			return nil, fmt.Errorf("iface: gateway %v needs an IPv4 address", g)
 		}
 		u := v4(g)
 		if u>>24 == 0 || isMulticast4(u) || i.broadcastAddr(u) || i.ownAddr(u) || u>>24 == 127 {
@@ -295,6 +405,7 @@ func New(cfg Config) (*Interface, error) {
 	i.icmpEvery = time.Second / time.Duration(cfg.ICMPErrorRate)
 	i.icmpBurst = i.icmpEvery * time.Duration(max(1, cfg.ICMPErrorRate/10))
 	i.pool = pkt.NewPool(cfg.ControlBuffers, i.devHead+i.ethLen+i.mtu, i.devHead)
+	i.reasm = newReassembler(&cfg, i.ethLen)
 	i.initIDs()
 	return i, nil
 }
@@ -307,8 +418,14 @@ func setDefault(v *int, d int) {
 
 // Headroom returns the bytes a transport must leave free in front of the
 // packets it gives to Output: device headroom, Ethernet (with VLAN tag) and a
-// 20-byte IPv4 header.
-func (i *Interface) Headroom() int { return i.devHead + i.ethLen + wire.IPv4HeaderSize }
+// 20-byte IPv4 header, or, on an interface with any IPv6 address, a 40-byte
+// IPv6 header (enough for either family).
+func (i *Interface) Headroom() int {
+	if len(i.addrs6) > 0 {
+		return i.devHead + i.ethLen + wire.IPv6HeaderSize
+	}
+	return i.devHead + i.ethLen + wire.IPv4HeaderSize
+}
 
 // MTU returns the largest IP packet Output sends (GSO super-frames excepted).
 func (i *Interface) MTU() int { return i.mtu }
@@ -316,13 +433,15 @@ func (i *Interface) MTU() int { return i.mtu }
 // HardwareAddr returns our MAC (zero for an L3 interface).
 func (i *Interface) HardwareAddr() wire.MAC { return i.mac }
 
-// Deadline returns the earliest instant at which Poll has work (an ARP retry,
-// an entry to expire), or clock.Never. It may be early, never late.
+// Deadline returns the earliest instant at which Poll has work (an ARP or NDP
+// retry, an entry to expire, a reassembly to time out), or clock.Never. It may
+// be early, never late.
 func (i *Interface) Deadline() clock.Instant {
-	if i.neigh == nil {
-		return clock.Never
+	d := i.reasm.earliest
+	if i.neigh != nil && i.neigh.earliest < d {
+		d = i.neigh.earliest
 	}
-	return i.neigh.earliest
+	return d
 }
 
 // IP ID generation (RFC 6864 §4): IDs only need to be unique per (source,
@@ -335,6 +454,7 @@ const idBuckets = 2048
 func (i *Interface) initIDs() {
 	seed := maphash.MakeSeed()
 	i.idKey = maphash.String(seed, "offload/iface ip id")
+	i.flowKey = maphash.String(seed, "offload/iface flow label")
 	for k := range i.idents {
 		i.idents[k] = uint16(mix64(i.idKey ^ uint64(k)))
 	}

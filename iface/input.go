@@ -6,24 +6,32 @@ import (
 	"offload/wire"
 )
 
-// Input processes one received frame (Ethernet when L2, else a bare IP packet).
+// Input processes one received frame (Ethernet when L2, else a bare IPv4 or
+// IPv6 packet).
 //
-// It answers ARP requests for our addresses and learns from ARP (RFC 826),
-// releasing packets that waited for the sender; it answers ICMP echo requests;
-// frames it sends go to out. A TCP, UDP or ICMP (other than echo request) packet
-// for us is returned with ok=true, described by in, after its transport checksum
-// is verified (unless Config.RxChecksumTrusted, or frame.Meta.Checksum says the
-// device verified it or it was never completed by a local sender). Everything
-// else is dropped and counted in Stats.
+// It answers ARP requests and neighbor solicitations for our addresses and
+// learns from ARP (RFC 826) and NDP (RFC 4861), releasing packets that waited
+// for the sender; it answers ICMP and ICMPv6 echo requests; it holds fragments
+// until their datagram is whole (see Config.Reassembly*); frames it sends go to
+// out. A TCP, UDP, ICMP or ICMPv6 (other than echo request and NDP) packet for
+// us is returned with ok=true, described by in, after its transport checksum is
+// verified (unless Config.RxChecksumTrusted, or frame.Meta.Checksum says the
+// device verified it or it was never completed by a local sender; a
+// reassembled datagram is always verified). An ICMP error about a packet we
+// sent comes with in.Error set. Everything else is dropped and counted in
+// Stats.
 //
 // The frame stays owned by the caller: Input neither releases nor keeps it, and
-// in.Payload aliases it. Input does not allocate.
+// in.Payload aliases it, or, for a reassembled datagram, in.Frame (see
+// Inbound.Frame). Input does not allocate (the reassembly pool grows to its
+// bound on first use).
 func (i *Interface) Input(now clock.Instant, frame *pkt.Buffer, out Sender) (in Inbound, ok bool) {
+	i.reasm.reclaim()
 	i.st.RxFrames++
 	b := frame.Bytes()
 	off := 0
 	var srcMAC wire.MAC
-	linkBcast := false
+	linkBcast, linkMcast := false, false
 	if i.l2 {
 		eth, err := wire.ParseEthernet(b)
 		if err != nil {
@@ -31,12 +39,18 @@ func (i *Interface) Input(now clock.Instant, frame *pkt.Buffer, out Sender) (in 
 			return in, false
 		}
 		if d := eth.Dst(); d != i.mac {
-			if !d.IsBroadcast() {
-				// No multicast groups are joined, so group addresses are not ours either.
+			switch {
+			case d.IsBroadcast():
+				linkBcast = true
+			case d[0] == 0x33 && d[1] == 0x33 && len(i.addrs6) > 0:
+				// IPv6 multicast (RFC 2464 §7); which groups are ours is
+				// decided on the IPv6 destination.
+				linkMcast = true
+			default:
+				// No other multicast groups are joined.
 				i.st.RxNotOurMAC++
 				return in, false
 			}
-			linkBcast = true
 		}
 		srcMAC = eth.Src()
 		if srcMAC.IsMulticast() {
@@ -55,19 +69,33 @@ func (i *Interface) Input(now clock.Instant, frame *pkt.Buffer, out Sender) (in 
 			i.inputARP(now, eth.Payload(), out)
 			return in, false
 		case wire.EtherTypeIPv4:
+			if linkMcast {
+				i.st.RxNotOurMAC++
+				return in, false
+			}
 			b = eth.Payload()
+		case wire.EtherTypeIPv6:
+			if linkBcast {
+				// IPv6 has no broadcast (RFC 4291 §2).
+				i.st.RxNotOurMAC++
+				return in, false
+			}
+			return i.inputIPv6(now, frame, eth.Payload(), off, frame.Meta.Checksum, srcMAC, linkMcast, out)
 		default:
 			i.st.RxUnsupported++
 			return in, false
 		}
 	} else if len(b) > 0 && b[0]>>4 == 6 {
+		return i.inputIPv6(now, frame, b, off, frame.Meta.Checksum, srcMAC, false, out)
+	}
+	return i.inputIPv4(now, frame, b, off, frame.Meta.Checksum, srcMAC, linkBcast, out)
+}
+
+func (i *Interface) inputIPv4(now clock.Instant, frame *pkt.Buffer, b []byte, off int, csum pkt.ChecksumState, srcMAC wire.MAC, linkBcast bool, out Sender) (in Inbound, ok bool) {
+	if len(i.addrs) == 0 {
 		i.st.RxUnsupported++
 		return in, false
 	}
-	return i.inputIPv4(now, b, off, frame.Meta.Checksum, srcMAC, linkBcast, out)
-}
-
-func (i *Interface) inputIPv4(now clock.Instant, b []byte, off int, csum pkt.ChecksumState, srcMAC wire.MAC, linkBcast bool, out Sender) (in Inbound, ok bool) {
 	p, err := wire.ParseIPv4(b)
 	if err != nil {
 		if err == wire.ErrChecksum {
@@ -96,13 +124,24 @@ func (i *Interface) inputIPv4(now clock.Instant, b []byte, off int, csum pkt.Che
 		i.st.RxMartian++
 		return in, false
 	}
+	var whole *pkt.Buffer
 	if p.IsFragment() {
 		i.st.RxFragments++
-		return in, false
+		k := i.reassemble4(now, p, frame.Bytes()[:off])
+		if k < 0 {
+			return in, false
+		}
+		// The datagram is whole: carry on with it in place of the fragment.
+		whole = i.reasm.slots[k].buf
+		if p, err = wire.ParseIPv4(whole.Bytes()[i.ethLen:]); err != nil {
+			i.st.RxBadIP++ // reassemble4 builds a valid header: not reached
+			return in, false
+		}
+		csum = pkt.ChecksumUnknown // nobody verified the whole
 	}
 	proto := p.Protocol()
 	payload := p.Payload()
-	trusted := i.trustRx || csum == pkt.ChecksumVerified || csum == pkt.ChecksumPartial
+	trusted := whole == nil && (i.trustRx || csum == pkt.ChecksumVerified || csum == pkt.ChecksumPartial)
 	switch proto {
 	case wire.ProtoTCP:
 		// RFC 1122 §4.2.3.10: a SYN to a broadcast or multicast address must be
@@ -144,10 +183,18 @@ func (i *Interface) inputIPv4(now clock.Instant, b []byte, off int, csum pkt.Che
 			i.st.RxBadTransport++
 			return in, false
 		}
-		if m.Type() == wire.ICMPv4EchoRequest {
+		switch m.Type() {
+		case wire.ICMPv4EchoRequest:
 			i.st.ICMPEchoRequests++
 			i.echoReply(p, m, srcMAC, out)
 			return in, false
+		case wire.ICMPv4DestUnreachable, wire.ICMPv4TimeExceeded, icmpv4ParamProblem:
+			e, ok := i.icmpError4(p, m)
+			if !ok {
+				i.st.RxBadICMPError++
+				return in, false
+			}
+			in.Error = e
 		}
 	default:
 		// RFC 1122 §3.2.2.1: a host SHOULD answer with protocol unreachable
@@ -159,6 +206,9 @@ func (i *Interface) inputIPv4(now clock.Instant, b []byte, off int, csum pkt.Che
 		return in, false
 	}
 	i.st.Delivered++
+	if whole != nil {
+		i.st.ReasmDelivered++
+	}
 	return Inbound{
 		Proto:         proto,
 		Src:           p.Src(),
@@ -169,6 +219,8 @@ func (i *Interface) inputIPv4(now clock.Instant, b []byte, off int, csum pkt.Che
 		Payload:       payload,
 		PayloadOffset: off + p.HeaderLen(),
 		IPOffset:      off,
+		Frame:         whole,
+		Error:         in.Error,
 	}, true
 }
 

@@ -151,8 +151,8 @@ func TestIPv4DropsAreCountedByReason(t *testing.T) {
 		{"our own src", mod(func(b []byte) { copy(b[12:], ourIP.AsSlice()); fixSum(b) }), func(s Stats) uint64 { return s.RxMartian }},
 		{"this-network src", mod(func(b []byte) { copy(b[12:], []byte{0, 1, 2, 3}); fixSum(b) }), func(s Stats) uint64 { return s.RxMartian }},
 		{"zero src TCP", mod(func(b []byte) { clear(b[12:16]); fixSum(b) }), func(s Stats) uint64 { return s.RxMartian }},
-		{"first fragment (MF)", mod(func(b []byte) { b[6] = 0x20; fixSum(b) }), func(s Stats) uint64 { return s.RxFragments }},
-		{"later fragment (offset)", mod(func(b []byte) { b[7] = 0x10; fixSum(b) }), func(s Stats) uint64 { return s.RxFragments }},
+		{"non-last fragment not a multiple of 8", ipPacket(wire.IPv4Fields{Protocol: wire.ProtoTCP, Src: peerIP, Dst: ourIP, MoreFragments: true}, seg[:23]), func(s Stats) uint64 { return s.ReasmBadFragment }},
+		{"fragment past 65535", mod(func(b []byte) { b[6], b[7] = 0x1f, 0xff; fixSum(b) }), func(s Stats) uint64 { return s.ReasmTooBig }},
 		{"unknown protocol", mod(func(b []byte) { b[9] = 132; fixSum(b) }), func(s Stats) uint64 { return s.RxUnknownProto }},
 		{"TCP shorter than a header", ipPacket(wire.IPv4Fields{Protocol: wire.ProtoTCP, Src: peerIP, Dst: ourIP}, seg[:12]), func(s Stats) uint64 { return s.RxBadTransport }},
 	}

@@ -1,6 +1,8 @@
 package iface
 
 import (
+	"net/netip"
+
 	"offload/clock"
 	"offload/pkt"
 )
@@ -23,11 +25,34 @@ const (
 
 const nilIdx = -1
 
+// nkey is a neighbour's IP address as 16 bytes: IPv6 as is, IPv4 IPv4-mapped
+// (::ffff:a.b.c.d), so one flat, pointer-free map key serves both families.
+type nkey [16]byte
+
+func key4(u uint32) nkey {
+	return nkey{10: 0xff, 11: 0xff, 12: byte(u >> 24), 13: byte(u >> 16), 14: byte(u >> 8), 15: byte(u)}
+}
+
+func key6(a netip.Addr) nkey { return nkey(a.As16()) }
+
+// keyOf maps any address to its key (IPv4-mapped IPv6 as IPv4).
+func keyOf(a netip.Addr) nkey { return nkey(a.Unmap().As16()) }
+
+// is4 reports an IPv4 (mapped) key.
+func (k nkey) is4() bool {
+	return k[10] == 0xff && k[11] == 0xff && k[0]|k[1]|k[2]|k[3]|k[4]|k[5]|k[6]|k[7]|k[8]|k[9] == 0
+}
+
+// v4 returns an IPv4 key's address as an integer.
+func (k nkey) v4() uint32 {
+	return uint32(k[12])<<24 | uint32(k[13])<<16 | uint32(k[14])<<8 | uint32(k[15])
+}
+
 // neighbor is one neighbour cache slot. Slots live in one preallocated array and
 // are linked into an LRU list (or the free list) by index, so the cache never
 // allocates after New.
 type neighbor struct {
-	ip    uint32 // IPv4 address, big-endian value
+	key   nkey // the neighbour's address (IPv4 as IPv4-mapped)
 	mac   [6]byte
 	state neighState
 	// used: the entry carried a packet since it was last confirmed. An unused
@@ -35,7 +60,7 @@ type neighbor struct {
 	used    bool
 	retries int           // requests sent in the current resolution/probe round
 	due     clock.Instant // next retry (incomplete/probe) or expiry (reachable)
-	src     uint32        // our address to put in requests for this neighbour
+	src     nkey          // our address to put in requests for this neighbour
 
 	prev, next int32 // LRU list (most recent at head), or free list via next
 
@@ -51,11 +76,11 @@ type pendNode struct {
 	next int32
 }
 
-// neighborCache is a bounded IPv4 → MAC map with least-recently-used eviction and
+// neighborCache is a bounded IP (IPv4 and IPv6) → MAC map with least-recently-used eviction and
 // bounded per-neighbour and total queues of packets awaiting resolution.
 type neighborCache struct {
 	ents     []neighbor
-	idx      map[uint32]int32
+	idx      map[nkey]int32
 	free     int32
 	lruHead  int32 // most recently used
 	lruTail  int32 // least recently used: evicted first
@@ -69,7 +94,7 @@ type neighborCache struct {
 func newNeighborCache(size, pendPer, pendTotal int) *neighborCache {
 	c := &neighborCache{
 		ents:     make([]neighbor, size),
-		idx:      make(map[uint32]int32, size),
+		idx:      make(map[nkey]int32, size),
 		free:     nilIdx,
 		lruHead:  nilIdx,
 		lruTail:  nilIdx,
@@ -91,9 +116,9 @@ func newNeighborCache(size, pendPer, pendTotal int) *neighborCache {
 	return c
 }
 
-// find returns the slot index for ip, or nilIdx.
-func (c *neighborCache) find(ip uint32) int32 {
-	if i, ok := c.idx[ip]; ok {
+// find returns the slot index for address k, or nilIdx.
+func (c *neighborCache) find(k nkey) int32 {
+	if i, ok := c.idx[k]; ok {
 		return i
 	}
 	return nilIdx
@@ -136,10 +161,10 @@ func (c *neighborCache) touch(i int32) {
 	c.pushFront(i)
 }
 
-// insert creates an entry for ip in state st. When the cache is full the least
+// insert creates an entry for address ip in state st. When the cache is full the least
 // recently used entry is evicted first: its queued packets are released and
 // their number returned as dropped, and evicted reports that it happened.
-func (c *neighborCache) insert(ip uint32, st neighState) (i int32, dropped int, evicted bool) {
+func (c *neighborCache) insert(ip nkey, st neighState) (i int32, dropped int, evicted bool) {
 	if c.free == nilIdx {
 		victim := c.lruTail
 		dropped = c.remove(victim)
@@ -148,7 +173,7 @@ func (c *neighborCache) insert(ip uint32, st neighState) (i int32, dropped int, 
 	i = c.free
 	e := &c.ents[i]
 	c.free = e.next
-	*e = neighbor{ip: ip, state: st, prev: nilIdx, next: nilIdx, pendHead: nilIdx, pendTail: nilIdx}
+	*e = neighbor{key: ip, state: st, prev: nilIdx, next: nilIdx, pendHead: nilIdx, pendTail: nilIdx}
 	c.pushFront(i)
 	c.idx[ip] = i
 	return i, dropped, evicted
@@ -158,7 +183,7 @@ func (c *neighborCache) insert(ip uint32, st neighState) (i int32, dropped int, 
 func (c *neighborCache) remove(i int32) int {
 	e := &c.ents[i]
 	n := c.dropPending(i)
-	delete(c.idx, e.ip)
+	delete(c.idx, e.key)
 	c.unlink(i)
 	e.state = neighFree
 	e.next = c.free

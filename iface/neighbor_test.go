@@ -24,11 +24,11 @@ func TestNeighborCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	learn(t, i, t0, hostIP(6), wire.MAC{2, 0, 0, 0, 0, 6})
-	if i.neigh.find(v4(hostIP(3))) != nilIdx {
+	if i.neigh.find(keyOf(hostIP(3))) != nilIdx {
 		t.Fatal("least recently used entry (host 3) survived")
 	}
 	for _, n := range []int{2, 4, 5, 6} {
-		if i.neigh.find(v4(hostIP(n))) == nilIdx {
+		if i.neigh.find(keyOf(hostIP(n))) == nilIdx {
 			t.Fatalf("host %d evicted", n)
 		}
 	}
@@ -73,7 +73,7 @@ func TestNeighborCacheFloodFromARPIsBounded(t *testing.T) {
 	// The list and the index agree.
 	n := 0
 	for k := i.neigh.lruHead; k != nilIdx; k = i.neigh.ents[k].next {
-		if i.neigh.idx[i.neigh.ents[k].ip] != k {
+		if i.neigh.idx[i.neigh.ents[k].key] != k {
 			t.Fatal("LRU list and index disagree")
 		}
 		n++
@@ -106,7 +106,7 @@ func TestExpiredNeighborInUseIsProbedByUnicastIdleOneForgotten(t *testing.T) {
 	if e.Dst() != peerMAC || e.EtherType() != wire.EtherTypeARP {
 		t.Fatalf("probe not unicast ARP to the known MAC: %+v", e.Fields())
 	}
-	if i.neigh.find(v4(gwIP)) != nilIdx {
+	if i.neigh.find(keyOf(gwIP)) != nilIdx {
 		t.Fatal("idle expired entry kept")
 	}
 	// While probing, packets still go out to the old address at once.
@@ -117,7 +117,7 @@ func TestExpiredNeighborInUseIsProbedByUnicastIdleOneForgotten(t *testing.T) {
 	}
 	// A reply confirms the entry for another TTL.
 	learn(t, i, exp+2, peerIP, peerMAC)
-	if st := i.neigh.ents[i.neigh.find(v4(peerIP))].state; st != neighReachable {
+	if st := i.neigh.ents[i.neigh.find(keyOf(peerIP))].state; st != neighReachable {
 		t.Fatalf("state %d after reply", st)
 	}
 }
@@ -132,7 +132,7 @@ func TestProbeWithoutAnswerRemovesEntry(t *testing.T) {
 		i.Poll(now, &d)
 		now = now.Add(DefaultARPRetryInterval)
 	}
-	if i.neigh.find(v4(peerIP)) != nilIdx {
+	if i.neigh.find(keyOf(peerIP)) != nilIdx {
 		t.Fatal("unanswered probe kept the entry")
 	}
 	if s := i.Stats(); s.ARPFailures != 1 || s.ARPRequestsOut != uint64(DefaultARPRetries) {
@@ -153,7 +153,7 @@ func TestPollBeforeDeadlineDoesNothing(t *testing.T) {
 
 func TestNeighborQueueStaysFIFOAcrossNodeReuse(t *testing.T) {
 	c := newNeighborCache(1, 3, 100)
-	k, _, _ := c.insert(1, neighIncomplete)
+	k, _, _ := c.insert(key4(1), neighIncomplete)
 	bufs := make([]*pkt.Buffer, 10)
 	for n := range bufs {
 		bufs[n] = pkt.NewBuffer(8, 0)

@@ -266,7 +266,17 @@ func TestNewRejectsBadConfigWithClearErrors(t *testing.T) {
 		{func(c *Config) { c.MTU = 67 }, "MTU"},
 		{func(c *Config) { c.MTU = 70000 }, "MTU"},
 		{func(c *Config) { c.Addrs = nil }, "no addresses"},
-		{func(c *Config) { c.Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64")} }, "IPv6"},
+		{func(c *Config) { c.Addrs = append(c.Addrs, netip.MustParsePrefix("2001:db8::1/64")); c.MTU = 1279 }, "IPv6's minimum"},
+		{func(c *Config) { c.Gateway6 = netip.MustParseAddr("fe80::1") }, "needs an IPv6 address"},
+		{func(c *Config) {
+			c.Addrs = append(c.Addrs, netip.MustParsePrefix("2001:db8::1/64"))
+			c.Gateway6 = netip.MustParseAddr("ff02::2")
+		}, "IPv6 gateway"},
+		{func(c *Config) { c.Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64")} }, "needs an IPv4 address"},
+		{func(c *Config) { c.Addrs = []netip.Prefix{netip.MustParsePrefix("ff02::1/64")} }, "unicast"},
+		{func(c *Config) { c.Addrs = []netip.Prefix{netip.MustParsePrefix("::ffff:198.18.0.1/120")} }, "unicast"},
+		{func(c *Config) { c.ReassemblyDatagrams = -1 }, "ReassemblyDatagrams"},
+		{func(c *Config) { c.ReassemblyTimeout = -1 }, "negative"},
 		{func(c *Config) { c.Addrs = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")} }, "network or broadcast"},
 		{func(c *Config) { c.Addrs = []netip.Prefix{netip.MustParsePrefix("198.18.0.255/24")} }, "network or broadcast"},
 		{func(c *Config) { c.Addrs = []netip.Prefix{netip.MustParsePrefix("224.0.0.1/24")} }, "unicast"},

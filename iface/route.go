@@ -111,7 +111,7 @@ func (i *Interface) learnable(u uint32) bool {
 // route picks the source address and next hop for dst (all IPv4 as integers).
 func (i *Interface) route(dst uint32) (src, nextHop uint32, ok bool) {
 	// RFC 1122 §3.2.1.3: 0.0.0.0/8 ("this network") is never a destination.
-	if dst>>24 == 0 || dst>>24 == 127 || i.ownAddr(dst) {
+	if len(i.addrs) == 0 || dst>>24 == 0 || dst>>24 == 127 || i.ownAddr(dst) {
 		return 0, 0, false
 	}
 	if dst == limitedBroadcast || isMulticast4(dst) {
@@ -136,11 +136,14 @@ func (i *Interface) route(dst uint32) (src, nextHop uint32, ok bool) {
 // longest matching connected subnet sends directly with that subnet's address as
 // source; anything else goes to the default gateway, if configured. Limited
 // broadcast and multicast go out directly from the first address. There is no
-// route to the unspecified address, loopback, IPv6, a subnet's network address,
-// or our own addresses (the stack loops packets to itself back without the
-// interface).
+// route to the unspecified address, loopback, a subnet's network address, or
+// our own addresses (the stack loops packets to itself back without the
+// interface). IPv6 destinations follow route6's rules.
 func (i *Interface) Route(dst netip.Addr) (src, nextHop netip.Addr, ok bool) {
 	dst = dst.Unmap()
+	if dst.Is6() {
+		return i.route6(dst)
+	}
 	if !dst.Is4() {
 		return netip.Addr{}, netip.Addr{}, false
 	}
@@ -151,13 +154,24 @@ func (i *Interface) Route(dst netip.Addr) (src, nextHop netip.Addr, ok bool) {
 	return addrFrom(s), addrFrom(nh), true
 }
 
-// HasAddr reports whether a is one of the interface's addresses.
+// HasAddr reports whether a is one of the interface's addresses (the derived
+// IPv6 link-local address included; zones are ignored).
 func (i *Interface) HasAddr(a netip.Addr) bool {
 	a = a.Unmap()
+	if a.Is6() {
+		return i.own6(key6(a))
+	}
 	return a.Is4() && i.ownAddr(v4(a))
 }
 
-// Addrs returns the interface's addresses with their subnets.
+// Addrs returns the interface's addresses with their prefixes: the configured
+// ones, then the derived IPv6 link-local address if one was added.
 func (i *Interface) Addrs() []netip.Prefix {
-	return append([]netip.Prefix(nil), i.cfg.Addrs...)
+	a := append([]netip.Prefix(nil), i.cfg.Addrs...)
+	for k := range i.addrs6 {
+		if i.addrs6[k].derived {
+			a = append(a, i.addrs6[k].pfx)
+		}
+	}
+	return a
 }
