@@ -240,12 +240,16 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	opErr := func(err error) error {
 		return &net.OpError{Op: "dial", Net: network, Err: wrapErrno("connect", err)}
 	}
-	if network != "tcp" && network != "tcp4" {
+	if network != "tcp" && network != "tcp4" && network != "tcp6" {
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return nil, opErr(err)
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if (network == "tcp4" && !ap.Addr().Is4()) || (network == "tcp6" && !ap.Addr().Is6()) {
+		return nil, opErr(&net.AddrError{Err: "address family does not match the network", Addr: address})
 	}
 	sc, err := d.Stack.Dial(ctx, d.LocalAddr, ap)
 	if err != nil {
@@ -267,10 +271,10 @@ var _ net.Listener = (*Listener)(nil)
 
 // Listen listens on address ("198.18.0.2:80" or ":80") over the stack.
 func Listen(s *stack.Stack, network, address string) (*Listener, error) {
-	if network != "tcp" && network != "tcp4" {
+	if network != "tcp" && network != "tcp4" && network != "tcp6" {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	ap, err := parseListenAddr(address)
+	ap, err := parseListenAddr(network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
@@ -281,7 +285,7 @@ func Listen(s *stack.Stack, network, address string) (*Listener, error) {
 	return &Listener{l: l}, nil
 }
 
-func parseListenAddr(address string) (netip.AddrPort, error) {
+func parseListenAddr(network, address string) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return netip.AddrPort{}, err
@@ -290,7 +294,10 @@ func parseListenAddr(address string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	a := netip.IPv4Unspecified()
+	a := netip.Addr{} // every address of both families, as net.Listen(":80")
+	if network == "tcp4" {
+		a = netip.IPv4Unspecified()
+	}
 	if host != "" {
 		if a, err = netip.ParseAddr(host); err != nil {
 			return netip.AddrPort{}, err

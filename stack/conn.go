@@ -49,9 +49,6 @@ func newConn(s *Stack, q *queue, local, remote netip.AddrPort, tc *tcp.Conn) *Co
 // unspecified) to remote and returns the connection in SYN-SENT. Wait on
 // Connected to learn how the handshake ended.
 func (s *Stack) DialTCP(local, remote netip.AddrPort) (*Conn, error) {
-	if !remote.Addr().Is4() {
-		return nil, ErrNotIPv4
-	}
 	n, src, err := s.nicFor(local.Addr(), remote.Addr())
 	if err != nil {
 		return nil, err
@@ -70,7 +67,7 @@ func (s *Stack) DialTCP(local, remote netip.AddrPort) (*Conn, error) {
 	}
 	lap := netip.AddrPortFrom(src, port)
 	now := s.clock.Now()
-	tc := tcp.Dial(&n.tcpCfg, now, s.isn.ISN(now, lap, remote))
+	tc := tcp.Dial(n.tcpConfig(remote.Addr()), now, s.isn.ISN(now, lap, remote))
 	tc.SetTimestampOffset(s.isn.TSOffset(lap, remote)) // RFC 7323 §5.4
 	c := newConn(s, n.queueFor(lap, remote), lap, remote, tc)
 	if err := s.insert(c); err != nil {
@@ -90,10 +87,12 @@ func (s *Stack) portBusy(local, remote netip.AddrPort) bool {
 	if s.conns[flowKey{local, remote}] != nil {
 		return true
 	}
-	if s.listeners[local] != nil {
-		return true
+	for _, k := range listenerKeys(local) {
+		if s.listeners[k] != nil {
+			return true
+		}
 	}
-	return s.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), local.Port())] != nil
+	return false
 }
 
 // Dial opens a connection and waits for the handshake, honouring ctx.
@@ -217,7 +216,7 @@ func (c *Conn) SetNoDelay(on bool) {
 // SetKeepAlive switches keepalive probes on or off; zero durations and count
 // keep the configured values.
 func (c *Conn) SetKeepAlive(on bool, idle, interval time.Duration, count int) {
-	cfg := &c.q.n.tcpCfg
+	cfg := c.q.n.tcpConfig(c.remote.Addr())
 	if idle <= 0 {
 		idle = cfg.KeepAliveIdle
 	}

@@ -20,21 +20,20 @@ type Listener struct {
 	done     chan struct{} // closed by Close
 }
 
-// ListenTCP starts listening on addr (an unspecified address listens on all of
-// the stack's addresses).
+// ListenTCP starts listening on addr. An address that is not valid (the zero
+// netip.Addr) or the IPv6 unspecified address (::) listens on every address
+// of both families, as Go's net.Listen does for ":80" and "[::]:80"; 0.0.0.0
+// listens on every IPv4 address only.
 func (s *Stack) ListenTCP(addr netip.AddrPort) (*Listener, error) {
 	if addr.Port() == 0 {
 		return nil, ErrInvalidListen
 	}
 	a := addr.Addr()
-	if !a.IsValid() {
-		a = netip.IPv4Unspecified()
-		addr = netip.AddrPortFrom(a, addr.Port())
+	if a == netip.IPv6Unspecified() {
+		a = netip.Addr{}
 	}
-	if !a.Is4() {
-		return nil, ErrNotIPv4
-	}
-	if !a.IsUnspecified() {
+	addr = netip.AddrPortFrom(a, addr.Port())
+	if a.IsValid() && !a.IsUnspecified() {
 		owned := false
 		for _, n := range s.nics {
 			owned = owned || n.hasAddr(a)
@@ -56,8 +55,17 @@ func (s *Stack) ListenTCP(addr netip.AddrPort) (*Listener, error) {
 	if s.listeners[addr] != nil {
 		return nil, ErrAddrInUse
 	}
-	if !a.IsUnspecified() && s.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), addr.Port())] != nil {
-		return nil, ErrAddrInUse
+	// A wildcard and a specific address on the same port conflict, as they do
+	// for the kernel without SO_REUSEADDR tricks.
+	for k := range s.listeners {
+		if k.Port() != addr.Port() {
+			continue
+		}
+		if !k.Addr().IsValid() || !a.IsValid() ||
+			(k.Addr().IsUnspecified() && k.Addr().Is4() == a.Is4()) ||
+			(a.IsUnspecified() && k.Addr().Is4() == a.Is4()) {
+			return nil, ErrAddrInUse
+		}
 	}
 	s.listeners[addr] = l
 	return l, nil

@@ -18,12 +18,13 @@ import (
 // routes), guarded by ifcMu, and the transmit pools, which are safe for
 // concurrent use.
 type nic struct {
-	s      *Stack
-	index  int
-	dev    link.Device
-	caps   link.Capabilities
-	addrs  []netip.Prefix
-	tcpCfg tcp.Config // the stack's TCP config with this NIC's MSS and GSO size
+	s       *Stack
+	index   int
+	dev     link.Device
+	caps    link.Capabilities
+	addrs   []netip.Prefix
+	tcpCfg  tcp.Config // the stack's TCP config with this NIC's IPv4 MSS and GSO size
+	tcpCfg6 tcp.Config // the same for IPv6: 20 bytes more of IP header
 
 	ifcMu sync.Mutex
 	ifc   *iface.Interface
@@ -44,8 +45,8 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 		return nil, fmt.Errorf("stack: NIC %d (%s): MTU %d is below the IPv4 minimum of 576", index, caps.Name, caps.MTU)
 	}
 	for _, a := range nc.Addrs {
-		if !a.Addr().Is4() {
-			return nil, fmt.Errorf("stack: NIC %d (%s): address %v: %w", index, caps.Name, a, ErrNotIPv4)
+		if a.Addr().Is6() && caps.MTU < 1280 {
+			return nil, fmt.Errorf("stack: NIC %d (%s): IPv6 address %v needs an MTU of at least 1280 (RFC 8200 §5), the link has %d", index, caps.Name, a, caps.MTU)
 		}
 	}
 	ifc, err := iface.New(iface.Config{
@@ -54,6 +55,7 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 		MTU:                caps.MTU,
 		Addrs:              nc.Addrs,
 		Gateway:            nc.Gateway,
+		Gateway6:           nc.Gateway6,
 		NeighborCacheSize:  s.opts.ARPCacheSize,
 		PendingPerNeighbor: s.opts.ARPQueuePerNeighbor,
 		RxChecksumTrusted:  caps.RxChecksumTrusted,
@@ -85,6 +87,13 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 	if n.tcpCfg.GSOMaxSize > n.tcpCfg.MSS {
 		n.gsoPool = pkt.NewPool(s.opts.GSOBuffers, n.headlen+maxIPv4Packet, n.headlen)
 	}
+	n.tcpCfg6 = n.tcpCfg
+	if mss := caps.MTU - ipv6TCPHeaderSize; n.tcpCfg6.MSS > mss {
+		n.tcpCfg6.MSS = mss
+	}
+	if n.tcpCfg6.GSOMaxSize > 0 {
+		n.tcpCfg6.GSOMaxSize -= ipv6TCPHeaderSize - ipv4TCPHeaderSize
+	}
 	nq := max(caps.Queues, 1)
 	for q := range nq {
 		n.queues = append(n.queues, newQueue(n, q))
@@ -93,6 +102,14 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 }
 
 func (n *nic) close() error { return n.dev.Close() }
+
+// tcpConfig returns the TCP configuration for connections of a's family.
+func (n *nic) tcpConfig(a netip.Addr) *tcp.Config {
+	if a.Is4() {
+		return &n.tcpCfg
+	}
+	return &n.tcpCfg6
+}
 
 // queueFor picks the home queue of a connection this host opens. The device
 // spreads received flows over its queues by its own hash, which we cannot

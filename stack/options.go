@@ -19,10 +19,13 @@ import (
 // NIC attaches one device to the stack with its addresses.
 type NIC struct {
 	Device link.Device
-	// Addrs are the IPv4 addresses with their subnets (198.18.0.1/24).
+	// Addrs are the addresses with their subnets (198.18.0.1/24, 2001:db8::1/64);
+	// IPv4, IPv6 or both.
 	Addrs []netip.Prefix
 	// Gateway, if valid, is the default route's next hop on this NIC.
 	Gateway netip.Addr
+	// Gateway6, if valid, is the IPv6 default route's next hop on this NIC.
+	Gateway6 netip.Addr
 }
 
 // Options configures a Stack. Zero values take the defaults noted.
@@ -87,6 +90,7 @@ const (
 	wheelTick         = time.Millisecond
 	wheelSlots        = 1024
 	ipv4TCPHeaderSize = 20 + 20
+	ipv6TCPHeaderSize = 40 + 20
 )
 
 func (o *Options) withDefaults() Options {

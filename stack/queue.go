@@ -242,9 +242,50 @@ func (q *queue) input(now clock.Instant, b *pkt.Buffer) {
 	if !ok {
 		return
 	}
+	if in.Error != nil {
+		q.icmpError(now, in.Error)
+		return
+	}
 	if in.Proto == wire.ProtoTCP {
 		q.inputTCP(now, &in)
 	}
+}
+
+// icmpError applies an ICMP error about one of our TCP segments. iface has
+// checked that the quote is ours; here it must also be about data in flight
+// on a live connection (RFC 5927 §4.1), else it is a blind attack or stale.
+// Only "fragmentation needed" / "packet too big" act (path MTU discovery,
+// RFC 1191, RFC 8201): other errors are soft (RFC 1122 §4.2.3.9) and TCP's own
+// timers decide the connection's fate.
+func (q *queue) icmpError(now clock.Instant, e *iface.ICMPError) {
+	s := q.n.s
+	if e.Proto != wire.ProtoTCP {
+		return
+	}
+	c := s.lookup(flowKey{e.Local, e.Remote})
+	if c == nil {
+		s.stats.ICMPIgnored.Add(1)
+		return
+	}
+	ptb := (e.Local.Addr().Is4() && e.Type == wire.ICMPv4DestUnreachable && e.Code == wire.ICMPv4FragNeeded) ||
+		(e.Local.Addr().Is6() && e.Type == wire.ICMPv6PacketTooBig)
+	c.mu.Lock()
+	if !c.tc.QuoteInFlight(e.Seq) {
+		c.mu.Unlock()
+		s.stats.ICMPIgnored.Add(1)
+		return
+	}
+	if ptb && e.MTU > 0 {
+		hdr := ipv4TCPHeaderSize
+		if e.Local.Addr().Is6() {
+			hdr = ipv6TCPHeaderSize
+		}
+		c.tc.SetPathMSS(int(e.MTU) - hdr)
+		s.stats.PMTUUpdates.Add(1)
+		q.service(c, now)
+	}
+	c.mu.Unlock()
+	q.reap(c)
 }
 
 func (q *queue) inputTCP(now clock.Instant, in *iface.Inbound) {
@@ -315,7 +356,7 @@ func (q *queue) accept(now clock.Instant, l *Listener, k flowKey, syn *tcp.Segme
 		s.stats.TCPBacklogDrops.Add(1)
 		return
 	}
-	tc, err := tcp.Accept(&n.tcpCfg, now, syn, s.isn.ISN(now, k.local, k.remote))
+	tc, err := tcp.Accept(n.tcpConfig(k.local.Addr()), now, syn, s.isn.ISN(now, k.local, k.remote))
 	if err != nil {
 		l.unreserve()
 		s.stats.TCPAcceptFailed.Add(1)
@@ -400,6 +441,9 @@ func (e *emitter) send(now clock.Instant, src, dst netip.Addr, h *wire.TCPFields
 		buf.Meta.CsumOffset = 16
 		if super {
 			buf.Meta.GSO = pkt.GSOTCPv4
+			if dst.Is6() {
+				buf.Meta.GSO = pkt.GSOTCPv6
+			}
 			buf.Meta.GSOSize = uint16(mss)
 			buf.Meta.Segs = uint16((payload + mss - 1) / mss)
 		}

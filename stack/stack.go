@@ -24,7 +24,6 @@ var (
 	ErrNoRoute       = syscall.ENETUNREACH
 	ErrTooManyConns  = errors.New("stack: connection table full (raise Options.MaxConns)")
 	ErrNoPorts       = errors.New("stack: no free ephemeral port for that destination")
-	ErrNotIPv4       = errors.New("stack: only IPv4 is supported on this stack yet")
 	ErrInvalidListen = errors.New("stack: listen address must have a port")
 )
 
@@ -65,6 +64,8 @@ type Stats struct {
 	TCPAcceptFailed  atomic.Uint64 // SYNs tcp.Accept refused
 	TxNoBuffer       atomic.Uint64 // segments dropped: transmit pool empty
 	TxOutputErrors   atomic.Uint64 // iface.Output errors (no route, too big)
+	ICMPIgnored      atomic.Uint64 // ICMP errors for no connection or data not in flight (RFC 5927)
+	PMTUUpdates      atomic.Uint64 // frag-needed / packet-too-big that lowered a connection's MSS
 	ConnsOpened      atomic.Uint64
 	ConnsClosed      atomic.Uint64
 }
@@ -231,10 +232,23 @@ func (s *Stack) lookup(k flowKey) *Conn {
 func (s *Stack) lookupListener(local netip.AddrPort) *Listener {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if l := s.listeners[local]; l != nil {
-		return l
+	for _, k := range listenerKeys(local) {
+		if l := s.listeners[k]; l != nil {
+			return l
+		}
 	}
-	return s.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), local.Port())]
+	return nil
+}
+
+// listenerKeys are the listener keys that may take a connection to local, most
+// specific first: the exact address, the family's wildcard (0.0.0.0 or ::),
+// and the dual-stack wildcard (no address: "listen on :80").
+func listenerKeys(local netip.AddrPort) [3]netip.AddrPort {
+	any := netip.IPv4Unspecified()
+	if local.Addr().Is6() {
+		any = netip.IPv6Unspecified()
+	}
+	return [3]netip.AddrPort{local, netip.AddrPortFrom(any, local.Port()), netip.AddrPortFrom(netip.Addr{}, local.Port())}
 }
 
 // insert adds c to the connection table.
