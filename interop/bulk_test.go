@@ -8,6 +8,10 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"offload/internal/netns"
+	"offload/internal/sys"
+	"offload/netconn"
 )
 
 // Roles: who opens the connection.
@@ -18,14 +22,16 @@ const (
 
 var roles = []string{kernelClient, ourClient}
 
-// serveOne accepts connections on ln and serves each with serve until ln
-// closes; errors go to errs (one per connection).
-func serveAll(ln net.Listener, serve func(net.Conn) error, errs chan<- error) {
+// serveAll accepts connections on ln and serves each with serve until ln
+// closes; errors go to errs (as many as fit). Every connection is closed when
+// the test ends at the latest.
+func (r *rig) serveAll(ln net.Listener, serve func(net.Conn) error, errs chan<- error) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
+		r.track(c)
 		go func() {
 			if err := serve(c); err != nil {
 				select {
@@ -45,7 +51,7 @@ func (r *rig) connect(t testing.TB, role string, port uint16, serve func(net.Con
 	switch role {
 	case kernelClient:
 		ln := r.ourListen(t, port)
-		go serveAll(ln, serve, errs)
+		go r.serveAll(ln, serve, errs)
 		return func(ctx context.Context) (net.Conn, error) {
 			c, err := r.kernelDial(ctx, port)
 			if err != nil {
@@ -55,7 +61,7 @@ func (r *rig) connect(t testing.TB, role string, port uint16, serve func(net.Con
 		}, errs
 	case ourClient:
 		ln := r.kernelListen(t, port)
-		go serveAll(ln, serve, errs)
+		go r.serveAll(ln, serve, errs)
 		return func(ctx context.Context) (net.Conn, error) { return r.ourDial(ctx, port) }, errs
 	}
 	t.Fatalf("unknown role %q", role)
@@ -66,7 +72,7 @@ func (r *rig) connect(t testing.TB, role string, port uint16, serve func(net.Con
 // the test with what both sides know instead of hanging it.
 func (r *rig) runTransfer(t *testing.T, role string, op byte, size int64) xferResult {
 	t.Helper()
-	dial, serverErrs := r.connect(t, role, 5001, serveTransfer)
+	dial, serverErrs := r.connect(t, role, 5000+uint16(r.transfers.Add(1)), serveTransfer)
 	ctx := deadline(t, 2*time.Minute)
 	c, err := dial(ctx)
 	if err != nil {
@@ -76,6 +82,7 @@ func (r *rig) runTransfer(t *testing.T, role string, op byte, size int64) xferRe
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	res, err := transfer(c, op, size, 1)
+	r.logStats(t)
 	if err != nil {
 		select {
 		case serr := <-serverErrs:
@@ -94,6 +101,7 @@ func (r *rig) runTransfer(t *testing.T, role string, op byte, size int64) xferRe
 // way and both ways at once over every link type, with either side opening
 // the connection, and checks the SHA-256 of everything received.
 func TestBulkTransferSHA256MatchesWithKernel(t *testing.T) {
+	netns.Require(t)
 	size := transferSize(t)
 	ops := []struct {
 		name string
@@ -125,4 +133,74 @@ func (x xferResult) String() string {
 		s += fmt.Sprintf(", server→client %.2f Gbit/s (%v)", x.downGb, x.down.Round(time.Millisecond))
 	}
 	return s
+}
+
+// logStats logs what both TCPs and the device saw on the test's connections:
+// retransmissions and drops explain a slow or failed transfer.
+func (r *rig) logStats(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	conns := append([]net.Conn(nil), r.conns...)
+	r.mu.Unlock()
+	for _, c := range conns {
+		switch c := c.(type) {
+		case *netconn.Conn:
+			i := c.Info()
+			t.Logf("offload %v: segments in %d out %d, retransmits %d (timeouts %d, fast %d), dup ACKs %d, out-of-order drops %d, PAWS drops %d, SRTT %v RTO %v, cwnd %d",
+				c.LocalAddr(), i.SegmentsIn, i.SegmentsOut, i.Retransmits, i.Timeouts, i.FastRetransmits, i.DupAcks, i.OutOfOrderDrops, i.PAWSDrops, i.SRTT, i.RTO, i.Cwnd)
+		case *net.TCPConn:
+			if i, err := sys.TCPInfoOf(c); err == nil {
+				t.Logf("kernel %v: total retransmits %d, RTT %v, cwnd %d", c.LocalAddr(), i.TotalRetrans, i.RTT, i.SndCwnd)
+			}
+		}
+	}
+	ds := r.dev.Stats()
+	t.Logf("device: rx %d frames (%d dropped), tx %d frames (%d dropped); stack: tx no buffer %d",
+		ds.RxFrames, ds.RxDropped, ds.TxFrames, ds.TxDropped, r.st.Stack().Stats().TxNoBuffer.Load())
+}
+
+// TestParallelBulkTransfersWithKernel runs eight transfers at once, half in
+// each direction of connection opening, each both ways at once, sharing one
+// device queue and its transmit buffers: every digest must match.
+func TestParallelBulkTransfersWithKernel(t *testing.T) {
+	netns.Require(t)
+	const flows = 8
+	size := min(transferSize(t), 32<<20)
+	for _, lt := range linkTypes {
+		t.Run(lt, func(t *testing.T) {
+			r := newRig(t, lt, rigOptions{})
+			ctx := deadline(t, 2*time.Minute)
+			dials := map[string]func(context.Context) (net.Conn, error){}
+			for i, role := range roles {
+				dials[role], _ = r.connect(t, role, uint16(5100+i), serveTransfer)
+			}
+			errs := make(chan error, flows)
+			start := time.Now()
+			for i := range flows {
+				role := roles[i%2]
+				go func() {
+					c, err := dials[role](ctx)
+					if err != nil {
+						errs <- fmt.Errorf("flow %d (%s): dial: %w", i, role, err)
+						return
+					}
+					defer c.Close()
+					defer context.AfterFunc(ctx, func() { c.Close() })()
+					_, err = transfer(c, opBoth, size, uint64(i))
+					if err != nil {
+						err = fmt.Errorf("flow %d (%s): %w", i, role, err)
+					}
+					errs <- err
+				}()
+			}
+			for range flows {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+			d := time.Since(start)
+			t.Logf("%d flows × %d MiB each way in %v: %.2f Gbit/s in total", flows, size>>20, d.Round(time.Millisecond),
+				gbps(2*flows*size, d))
+		})
+	}
 }

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,8 @@ import (
 	"offload/internal/netns"
 	"offload/link"
 	"offload/link/afpacket"
+	"offload/link/fault"
+	"offload/link/pcap"
 	"offload/link/tap"
 	"offload/tcp"
 )
@@ -56,13 +60,40 @@ type rig struct {
 	kernel   *netns.Host // the namespace whose kernel is our peer
 	kernelIf string      // the kernel's interface facing us, inside kernel
 	dev      link.Device
+	hole     *blackhole // nil unless rigOptions.blackhole
 	st       *offload.Stack
 	dialer   *nsDialer
+
+	transfers atomic.Uint32 // runTransfer calls, for a fresh port each
+
+	mu    sync.Mutex
+	conns []net.Conn // closed when the test ends
+}
+
+// track closes c when the test ends, so no goroutine stays blocked on it and
+// no kernel socket keeps a namespace alive.
+func (r *rig) track(c net.Conn) {
+	r.mu.Lock()
+	r.conns = append(r.conns, c)
+	r.mu.Unlock()
+}
+
+func (r *rig) closeTracked() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
 }
 
 // rigOptions tune a rig.
 type rigOptions struct {
-	tcp *tcp.Config // nil: tcp.DefaultConfig()
+	tcp       *tcp.Config   // nil: tcp.DefaultConfig()
+	blackhole bool          // wrap the device in a blackhole (rig.hole)
+	mtu       int           // link MTU (1500 if 0)
+	faults    *fault.Config // if set, wrap the device in link/fault
+	backlog   int           // listen backlog (the stack's default if 0)
 }
 
 // newRig builds the topology for link type lt and starts a stack on it.
@@ -74,7 +105,7 @@ func newRig(t testing.TB, lt string, o rigOptions) *rig {
 	switch lt {
 	case linkTAP:
 		r.kernel = netns.NewHost(t, "itap")
-		d, err := tap.Open(tap.Config{Netns: r.kernel.Path(), TSO: true})
+		d, err := tap.Open(tap.Config{Netns: r.kernel.Path(), TSO: true, MTU: o.mtu})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +119,7 @@ func newRig(t testing.TB, lt string, o rigOptions) *rig {
 			t.Fatal(err)
 		}
 	case linkAFPacket:
-		p := netns.NewPair(t, netns.PairConfig{Name: "iafp", AddrA: kernelPrefix, DisableIPv6: true})
+		p := netns.NewPair(t, netns.PairConfig{Name: "iafp", AddrA: kernelPrefix, DisableIPv6: true, MTU: o.mtu})
 		d, err := afpacket.Open(afpacket.Config{Interface: p.IfB, Netns: p.B.Path()})
 		if err != nil {
 			t.Fatal(err)
@@ -97,7 +128,17 @@ func newRig(t testing.TB, lt string, o rigOptions) *rig {
 	default:
 		t.Fatalf("unknown link type %q", lt)
 	}
-	st, err := offload.New(offload.Options{Link: r.dev, Addr: ourPrefix, TCP: o.tcp})
+	if dir := os.Getenv(pcapEnv); dir != "" {
+		r.dev = capture(t, r.dev, dir)
+	}
+	if o.faults != nil {
+		r.dev = fault.New(r.dev, *o.faults)
+	}
+	if o.blackhole {
+		r.hole = newBlackhole(r.dev)
+		r.dev = r.hole
+	}
+	st, err := offload.New(offload.Options{Link: r.dev, Addr: ourPrefix, TCP: o.tcp, ListenBacklog: o.backlog})
 	if err != nil {
 		r.dev.Close()
 		t.Fatal(err)
@@ -105,7 +146,34 @@ func newRig(t testing.TB, lt string, o rigOptions) *rig {
 	r.st = st
 	t.Cleanup(func() { st.Close() }) // before the namespaces go (cleanups run last-in first-out)
 	r.dialer = startDialer(t, r.kernel, 8)
+	t.Cleanup(r.closeTracked) // first of all
 	return r
+}
+
+// pcapEnv names a directory: every rig then records its device's traffic
+// (as our stack sees it) to <dir>/<test name>.pcapng, for tshark or Wireshark.
+const pcapEnv = "OFFLOAD_INTEROP_PCAP"
+
+func capture(t testing.TB, d link.Device, dir string) link.Device {
+	t.Helper()
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	f, err := os.Create(filepath.Join(dir, name+".pcapng"))
+	if err != nil {
+		t.Fatalf("%s: %v", pcapEnv, err)
+	}
+	pd, err := pcap.New(d, f, pcap.Options{SnapLen: 256})
+	if err != nil {
+		f.Close()
+		t.Fatalf("%s: %v", pcapEnv, err)
+	}
+	t.Cleanup(func() { // after the stack closed pd, which flushed it
+		if err := pd.Err(); err != nil {
+			t.Errorf("capture: %v", err)
+		}
+		f.Close()
+		t.Logf("traffic recorded in %s", f.Name())
+	})
+	return pd
 }
 
 // kernelListen opens a kernel TCP listener inside the kernel's namespace.
@@ -123,6 +191,19 @@ func (r *rig) kernelListen(t testing.TB, port uint16) net.Listener {
 	return ln
 }
 
+// setKernelLinkDown takes the kernel's interface facing us down: the peer
+// vanishes (its frames stop, ours are dropped; on TAP our writes fail with EIO).
+func (r *rig) setKernelLinkDown(t testing.TB) {
+	t.Helper()
+	l, err := r.kernel.Netlink().LinkByName(r.kernelIf)
+	if err == nil {
+		err = r.kernel.Netlink().LinkSetDown(l)
+	}
+	if err != nil {
+		t.Errorf("taking %s down: %v", r.kernelIf, err)
+	}
+}
+
 // ourListen opens a listener on our stack.
 func (r *rig) ourListen(t testing.TB, port uint16) net.Listener {
 	t.Helper()
@@ -136,12 +217,20 @@ func (r *rig) ourListen(t testing.TB, port uint16) net.Listener {
 
 // kernelDial connects from the kernel's namespace to our stack.
 func (r *rig) kernelDial(ctx context.Context, port uint16) (*net.TCPConn, error) {
-	return r.dialer.dial(ctx, netip.AddrPortFrom(ourAddr, port))
+	c, err := r.dialer.dial(ctx, netip.AddrPortFrom(ourAddr, port))
+	if err == nil {
+		r.track(c)
+	}
+	return c, err
 }
 
 // ourDial connects from our stack to the kernel.
 func (r *rig) ourDial(ctx context.Context, port uint16) (net.Conn, error) {
-	return r.st.DialContext(ctx, "tcp", netip.AddrPortFrom(kernelAddr, port).String())
+	c, err := r.st.DialContext(ctx, "tcp", netip.AddrPortFrom(kernelAddr, port).String())
+	if err == nil {
+		r.track(c)
+	}
+	return c, err
 }
 
 // nsDialer dials kernel TCP connections from inside a namespace. A socket

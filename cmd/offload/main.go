@@ -1,6 +1,8 @@
 // Command offload runs the offload stack: demos, servers, benchmarks and tools.
 //
 //	offload demo     a transfer and latency test (in memory; against the kernel as root)
+//	offload serve    a server on the stack attached to a TAP or AF_PACKET interface
+//	offload client   bulk transfers or request/response from the stack to a server
 //	offload help     this list
 package main
 
@@ -17,6 +19,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "bulk transfer and request/response latency between two stacks, side by side with the kernel", runDemo},
+		{"serve", "run a discard, echo, HTTP or sink server on the stack attached to an interface", runServe},
+		{"client", "bulk transfers or request/response from the stack attached to an interface to a server", runClient},
 	}
 }
 
