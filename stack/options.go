@@ -32,9 +32,11 @@ type NIC struct {
 type Options struct {
 	NICs []NIC
 
-	// TCP is the per-connection configuration. Nil means tcp.DefaultConfig();
-	// to change a few settings, start from DefaultConfig and edit it. MSS is
-	// derived from each NIC's MTU when zero.
+	// TCP is the per-connection configuration. Nil means tcp.DefaultConfig()
+	// with the MSS taken from each NIC's MTU; to change a few settings, start
+	// from DefaultConfig and edit it. An MSS of zero follows each NIC's MTU;
+	// a non-zero MSS is used where the MTU allows it (DefaultConfig's 1460
+	// caps jumbo links at Ethernet's MSS: set MSS = 0 to follow the link).
 	TCP *tcp.Config
 
 	// ListenBacklog bounds half-open plus not-yet-accepted connections per
@@ -124,6 +126,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.TCP == nil {
 		d := tcp.DefaultConfig()
+		// With the defaults, each NIC's MTU sets the MSS (a jumbo link gets a
+		// jumbo MSS, as with Linux); DefaultConfig's 1460 is Ethernet's.
+		d.MSS = 0
 		r.TCP = &d
 	} else {
 		c := *r.TCP // the caller's struct stays theirs
