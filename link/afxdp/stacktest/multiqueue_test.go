@@ -3,6 +3,7 @@
 package stacktest_test
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -62,8 +63,15 @@ func TestTCPOverTwoQueuesWithKernel(t *testing.T) {
 					}
 					go func() {
 						defer c.Close()
-						go func() { sendPattern(c, size); c.(*net.TCPConn).CloseWrite() }()
-						kernelGot <- hashAll(c)
+						// Close only after our own stream is out: closing when the
+						// receive side is done would cut it short with a FIN.
+						sent := make(chan error, 1)
+						go func() { err := sendPattern(c, size); c.(*net.TCPConn).CloseWrite(); sent <- err }()
+						r := hashAll(c)
+						if err := <-sent; err != nil && r.err == nil {
+							r.err = fmt.Errorf("the kernel's send: %w", err)
+						}
+						kernelGot <- r
 					}()
 				}
 			}()

@@ -114,8 +114,12 @@ func TestTCPBothWaysWithKernelOverAFXDP(t *testing.T) {
 					return
 				}
 				defer c.Close()
-				go func() { kernelSent <- sendPattern(c, size); c.(*net.TCPConn).CloseWrite() }()
+				// Close only after our own stream is out: closing as soon as the
+				// receive side is done would cut it short with a FIN.
+				sent := make(chan error, 1)
+				go func() { err := sendPattern(c, size); c.(*net.TCPConn).CloseWrite(); sent <- err }()
 				kernelGot <- hashAll(c)
+				kernelSent <- <-sent
 			}()
 			start := time.Now()
 			c, err := st.Dial("tcp", addr)
