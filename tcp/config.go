@@ -83,8 +83,27 @@ type Config struct {
 	GSOMaxSize int
 
 	// Congestion builds the congestion controller for a connection once the
-	// send MSS is known. nil selects NewReno (RFC 5681 + RFC 6582).
+	// send MSS is known. nil selects CUBIC (NewCUBIC, RFC 9438); NewNewReno
+	// selects NewReno (RFC 5681 + RFC 6582).
 	Congestion func(mss int) CongestionControl
+
+	// RACK turns on RACK-TLP loss detection (RFC 8985) when SACK is
+	// negotiated: time-based loss marking with a reordering window, and tail
+	// loss probes. Off, losses are inferred by RFC 6675's DupThresh rule and
+	// tail losses wait for the RTO.
+	RACK bool
+
+	// ScoreboardSegments bounds the send scoreboard (one entry per segment
+	// sent and not yet acknowledged; when full, new data is folded into the
+	// last entry). 0 picks SendBufferSize/512 within [64, 2048]. Clamped to
+	// [16, 65536].
+	ScoreboardSegments int
+
+	// OutOfWindowACKInterval rate-limits the ACKs that answer unacceptable
+	// segments (out of window, failing PAWS), so a flood of forged segments
+	// cannot make us send a flood of ACKs (Linux tcp_invalid_ratelimit). 0
+	// means the default (500 ms); negative: no limit.
+	OutOfWindowACKInterval time.Duration
 }
 
 // DefaultConfig returns Linux-like defaults.
@@ -114,6 +133,9 @@ func DefaultConfig() Config {
 		SACK:              true,
 		ChallengeACKLimit: 10,
 		ReassemblyRanges:  32,
+		RACK:              true,
+
+		OutOfWindowACKInterval: 500 * time.Millisecond,
 	}
 }
 
@@ -173,4 +195,9 @@ func (c *Config) normalize() {
 	def(&c.ReassemblyRanges, d.ReassemblyRanges)
 	c.ReassemblyRanges = clampInt(c.ReassemblyRanges, 1, maxRanges)
 	c.GSOMaxSize = clampInt(c.GSOMaxSize, 0, 65535-60)
+	def(&c.ScoreboardSegments, clampInt(c.SendBufferSize/512, 64, 2048))
+	c.ScoreboardSegments = clampInt(c.ScoreboardSegments, 16, 65536)
+	if c.OutOfWindowACKInterval == 0 {
+		c.OutOfWindowACKInterval = d.OutOfWindowACKInterval
+	}
 }

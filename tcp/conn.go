@@ -48,16 +48,24 @@ type Conn struct {
 	sndBuf                      ring
 
 	// Receive sequence space.
-	irs, rcvNxt wire.Seq
-	rcvAdv      wire.Seq // right edge of the window last advertised
-	lastAckSent wire.Seq // RCV.NXT in the last ACK we sent (RFC 7323 Last.ACK.sent)
-	oooFinSeq   wire.Seq // where the peer's FIN goes, when it arrived out of order
-	rcvMSS      int      // estimate of the peer's full-sized segment, for delayed ACKs
-	unacked     int      // in-order bytes received since our last ACK
-	rcvBuf      ring
-	ooo         []seqRange // out-of-order ranges held in rcvBuf beyond rcvBuf.n, sorted
-	sacked      []seqRange // SACK scoreboard: ranges above SND.UNA the peer holds, sorted
-	highRxt     wire.Seq   // RFC 6675 HighRxt: end of the last hole retransmitted
+	irs, rcvNxt  wire.Seq
+	rcvAdv       wire.Seq // right edge of the window last advertised
+	lastAckSent  wire.Seq // RCV.NXT in the last ACK we sent (RFC 7323 Last.ACK.sent)
+	oooFinSeq    wire.Seq // where the peer's FIN goes, when it arrived out of order
+	rcvMSS       int      // estimate of the peer's full-sized segment, for delayed ACKs
+	unacked      int      // in-order bytes received since our last ACK
+	rcvBuf       ring
+	ooo          []seqRange // out-of-order ranges held in rcvBuf beyond rcvBuf.n, sorted
+	highRxt      wire.Seq   // RFC 6675 HighRxt: end of the last hole retransmitted
+	txq          txQueue    // send scoreboard (RFC 6675, RFC 8985), when SACK is on
+	rack         rackState
+	inflate      int  // NewReno fast-recovery window inflation (RFC 5681 §3.2), peers without SACK
+	sackRecovery bool // the current recovery is driven by the scoreboard (RFC 6675), not by NewReno
+
+	// D-SACK (RFC 2883) to report in the next ACK: duplicate data received.
+	dsackStart, dsackEnd wire.Seq
+	dsackPending         bool
+	oowAt                clock.Instant // last ACK answering an out-of-window segment
 
 	// Negotiated options.
 	sndWScale, rcvWScale uint8
@@ -70,22 +78,23 @@ type Conn struct {
 	tsRecentAt           clock.Instant
 
 	// Flags.
-	established bool // reached ESTABLISHED at some point
-	synPending  bool // SYN or SYN-ACK must be (re)sent
-	ackNow      bool // an ACK must go out at the next Poll
-	rstPending  bool
-	finQueued   bool // the application shut the write side: FIN at finSeq
-	finReceived bool
-	oooFin      bool // the peer's FIN arrived ahead of a hole
-	rdClosed    bool // the application called Close: data arriving now is lost
-	closed      bool // Close or Abort: Read/Write return ErrClosed
-	rttTiming   bool
-	inRecovery  bool
-	fastRetx    bool // retransmit the segment at sndUna at the next Poll
-	holeRetx    bool // retransmit the next SACK hole at the next Poll
-	forceSend   bool // persist/override timer: send despite Nagle and SWS avoidance
-	synRetx     bool // the SYN was retransmitted (RFC 6298 §5.7)
-	noDelay     bool
+	established   bool // reached ESTABLISHED at some point
+	synPending    bool // SYN or SYN-ACK must be (re)sent
+	ackNow        bool // an ACK must go out at the next Poll
+	rstPending    bool
+	finQueued     bool // the application shut the write side: FIN at finSeq
+	finReceived   bool
+	oooFin        bool // the peer's FIN arrived ahead of a hole
+	rdClosed      bool // the application called Close: data arriving now is lost
+	closed        bool // Close or Abort: Read/Write return ErrClosed
+	rttTiming     bool
+	inRecovery    bool
+	fastRetx      bool // retransmit the segment at sndUna at the next Poll
+	tlpNewData    bool // a tail loss probe may send one new segment beyond cwnd
+	lostRetxForce bool // fast retransmit: resend the first lost segment whatever pipe says
+	forceSend     bool // persist/override timer: send despite Nagle and SWS avoidance
+	synRetx       bool // the SYN was retransmitted (RFC 6298 §5.7)
+	noDelay       bool
 
 	// RTT estimation (RFC 6298).
 	srtt, rttvar, rto time.Duration
@@ -118,10 +127,13 @@ type Conn struct {
 }
 
 type stats struct {
-	segsIn, segsOut, retransmits, timeouts, fastRetransmits  uint64
-	bytesAcked, bytesReceived, dupAcks, challengeACKs        uint64
-	challengeACKsSuppressed, pawsDrops, oooDrops, probesSent uint64
-	keepalivesSent, sackRetransmits                          uint64
+	segsIn, segsOut, retransmits, timeouts, fastRetransmits   uint64
+	bytesAcked, bytesReceived, dupAcks, challengeACKs         uint64
+	challengeACKsSuppressed, pawsDrops, oooDrops, probesSent  uint64
+	keepalivesSent, sackRetransmits                           uint64
+	dsacksReceived, dsacksSent, sackBlocksIgnored, rackLosses uint64
+	tlpProbes, tlpLossRepairs, recoveries, scoreboardMerges   uint64
+	oowACKsSuppressed                                         uint64
 }
 
 func newConn(cfg *Config, now clock.Instant, iss wire.Seq) *Conn {
@@ -133,7 +145,9 @@ func newConn(cfg *Config, now clock.Instant, iss wire.Seq) *Conn {
 	c.sndBuf = newRing(c.cfg.SendBufferSize)
 	c.rcvBuf = newRing(c.cfg.RecvBufferSize)
 	c.ooo = make([]seqRange, 0, c.cfg.ReassemblyRanges)
-	c.sacked = make([]seqRange, 0, maxSACKRanges)
+	c.txq = newTxQueue(c.cfg.ScoreboardSegments)
+	c.rack.timerAt, c.rack.tlpAt = clock.Never, clock.Never
+	c.oowAt = clock.Never
 	c.noDelay = c.cfg.NoDelay
 	c.rto = c.cfg.InitialRTO
 	c.sndMSS = defaultMSS
@@ -218,7 +232,7 @@ func (c *Conn) negotiate(o *wire.TCPOptions) {
 		c.cc = c.cfg.Congestion(c.sndMSS)
 	}
 	if c.cc == nil {
-		c.cc = NewNewReno(c.sndMSS)
+		c.cc = NewCUBIC(c.sndMSS)
 	}
 }
 
@@ -284,6 +298,9 @@ func (c *Conn) SetPathMSS(mss int) {
 		return
 	}
 	c.sndMSS = eff
+	if c.cc != nil {
+		c.cc.SetMSS(eff)
+	}
 	if c.sndNxt.GreaterThan(c.sndUna) {
 		c.sndNxt = c.sndUna
 		c.noteRetransmit(c.now)
@@ -493,8 +510,10 @@ func (c *Conn) queueRST(seq, ack wire.Seq, withACK bool) {
 func (c *Conn) enterClosed() {
 	c.state = StateClosed
 	c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never, clock.Never
-	c.ackNow, c.synPending, c.fastRetx, c.holeRetx, c.forceSend = false, false, false, false, false
+	c.ackNow, c.synPending, c.fastRetx, c.forceSend = false, false, false, false
 	c.ooo = c.ooo[:0]
+	c.txq.reset()
+	c.rack.timerAt, c.rack.tlpAt = clock.Never, clock.Never
 }
 
 // fail ends the connection with a terminal error.
@@ -507,10 +526,10 @@ func (c *Conn) fail(err error) {
 // Deadline returns when Poll must next be called: clock.Never if no timer is
 // armed, or an instant not later than the last one seen if output is pending.
 func (c *Conn) Deadline() clock.Instant {
-	if c.rstPending || c.ackNow || c.fastRetx || c.holeRetx || c.forceSend || (c.synPending && c.state != StateClosed) {
+	if c.rstPending || c.ackNow || c.fastRetx || c.lostRetxForce && c.txq.lostN > 0 && c.sndNxt == c.sndMax || c.forceSend || (c.synPending && c.state != StateClosed) {
 		return c.now
 	}
-	d := min(c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.closeAt)
+	d := min(c.rtoAt, c.delackAt, c.persistAt, c.keepAt, c.closeAt, c.rack.timerAt, c.rack.tlpAt)
 	return d
 }
 
@@ -545,6 +564,17 @@ type Info struct {
 	OutOfOrderDrops         uint64 // segments dropped because the reassembly bound was hit
 	ZeroWindowProbes        uint64
 	KeepAlivesSent          uint64
+
+	Recoveries                uint64 // fast-recovery episodes (congestion responses to loss)
+	DSACKsReceived            uint64 // D-SACK reports from the peer (RFC 2883): spurious retransmissions or reordering
+	DSACKsSent                uint64 // D-SACK blocks we reported for duplicate data
+	SACKBlocksIgnored         uint64 // invalid SACK blocks from the peer (below SND.UNA, beyond SND.MAX, empty)
+	RACKLosses                uint64 // scoreboard entries deemed lost by RACK (RFC 8985 §6.2)
+	TLPProbes                 uint64 // tail loss probes sent (RFC 8985 §7.3)
+	TLPLossRepairs            uint64 // probes that repaired a real loss (RFC 8985 §7.4)
+	ScoreboardSegments        int    // entries in the send scoreboard now
+	ScoreboardMerges          uint64 // sends folded into the last entry because the scoreboard was full
+	OutOfWindowACKsSuppressed uint64 // ACKs to out-of-window segments withheld by the rate limit
 }
 
 // Info returns a snapshot of the connection's parameters and counters.
@@ -568,12 +598,18 @@ func (c *Conn) Info() Info {
 		ChallengeACKs: c.st.challengeACKs, ChallengeACKsSuppressed: c.st.challengeACKsSuppressed,
 		PAWSDrops: c.st.pawsDrops, OutOfOrderDrops: c.st.oooDrops,
 		ZeroWindowProbes: c.st.probesSent, KeepAlivesSent: c.st.keepalivesSent,
+
+		Recoveries: c.st.recoveries, DSACKsReceived: c.st.dsacksReceived, DSACKsSent: c.st.dsacksSent,
+		SACKBlocksIgnored: c.st.sackBlocksIgnored, RACKLosses: c.st.rackLosses,
+		TLPProbes: c.st.tlpProbes, TLPLossRepairs: c.st.tlpLossRepairs,
+		ScoreboardSegments: c.txq.n, ScoreboardMerges: c.st.scoreboardMerges,
+		OutOfWindowACKsSuppressed: c.st.oowACKsSuppressed,
 	}
 	if c.wsOK {
 		i.SndWScale, i.RcvWScale = int(c.sndWScale), int(c.rcvWScale)
 	}
 	if c.cc != nil {
-		i.Cwnd, i.Ssthresh = c.cc.Cwnd(), c.cc.Ssthresh()
+		i.Cwnd, i.Ssthresh = c.cwnd(), c.cc.Ssthresh()
 	}
 	return i
 }

@@ -10,7 +10,9 @@
 // fast retransmit, NewReno), RFC 5961 (blind-attack mitigation: challenge ACKs),
 // RFC 6528 (initial sequence numbers), RFC 6056 (ephemeral ports), RFC 1122
 // §4.2.3.2 (delayed ACKs) and §4.2.3.4 (Nagle), RFC 9293 §3.8.6.2 (silly window
-// avoidance).
+// avoidance); then for loss recovery RFC 2018 and RFC 2883 (SACK, D-SACK), RFC
+// 6675 (SACK-based recovery), RFC 8985 (RACK-TLP), RFC 9438 (CUBIC), and RFC
+// 4987 (SYN cookies), RFC 1337 (TIME-WAIT assassination).
 //
 // Buffers are fixed-size rings allocated once per connection (Dial/Accept); the
 // steady-state data path (OnSegment with in-order data, Poll, Read, Write) does
@@ -25,11 +27,31 @@
 //   - Data and FIN on a SYN or SYN-ACK are not accepted (we acknowledge only the
 //     SYN, so the peer retransmits them); there is no TCP Fast Open.
 //   - Urgent data (URG) is delivered inline as ordinary data (RFC 6093).
-//   - SACK (RFC 2018) is negotiated when Config.SACK is set: as a receiver we
-//     report held out-of-order ranges in SACK blocks (most recent first). As a
-//     sender we keep a bounded scoreboard and, during NewReno recovery, spend
-//     each duplicate ACK on the next unSACKed hole (RFC 6675 NextSeg rule 1)
-//     instead of new data; cwnd arithmetic stays NewReno's (no pipe, no RACK).
+//   - SACK (RFC 2018) is negotiated when Config.SACK is set. As a receiver we
+//     report held out-of-order ranges in SACK blocks (most recent first), and
+//     duplicate data in a D-SACK first block (RFC 2883). As a sender we keep a
+//     scoreboard of the segments in flight (a fixed table of
+//     Config.ScoreboardSegments entries; once full, new data is folded into
+//     the last entry) and recover by RFC 6675: losses are inferred by RACK
+//     (RFC 8985, Config.RACK, on by default: a segment is lost when one sent
+//     sufficiently later was delivered, and tail loss probes replace most
+//     tail RTOs), or without RACK by DupThresh (IsLost); lost segments go out
+//     before new data while cwnd - pipe allows. SACK blocks below SND.UNA,
+//     beyond SND.MAX or empty are ignored; D-SACKs count as reordering or
+//     spurious retransmission, never as loss. Without SACK, recovery is
+//     NewReno (RFC 6582) with RFC 5681 window inflation, and limited
+//     transmit (RFC 3042).
+//   - Congestion control is CUBIC (RFC 9438) unless Config.Congestion picks
+//     another (NewNewReno). ECN (RFC 3168) is not implemented: we never offer
+//     it and ignore ECE/CWR.
+//   - Blind attacks (RFC 5961): an in-window RST that is not exactly at
+//     RCV.NXT, any SYN in a synchronized state, and an ACK outside
+//     [SND.UNA-MAX.SND.WND, SND.MAX] draw a challenge ACK, at most
+//     Config.ChallengeACKLimit per second per connection. Plain ACKs to
+//     out-of-window or PAWS-failing segments are rate-limited too
+//     (Config.OutOfWindowACKInterval). RSTs in TIME-WAIT are ignored (RFC 1337).
+//   - SYN cookies (RFC 4987): SYNCookies answers a SYN without a Conn and
+//     builds an ESTABLISHED Conn from a valid returning ACK (see SYNCookies).
 //   - Zero-window probes carry one byte beyond the window; the probe does not
 //     count as in flight, so a receiver that keeps its window closed while
 //     answering never makes the connection time out (RFC 9293 §3.8.6.1).

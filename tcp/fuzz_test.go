@@ -46,6 +46,9 @@ func (o *fuzzOut) Emit(h *wire.TCPFields, a, b []byte) {
 	}
 	for i := range int(h.Options.NumSACK) {
 		blk := h.Options.SACK[i]
+		if i == 0 && blk.End.LessEq(h.Ack) && blk.End.GreaterThan(blk.Start) {
+			continue // a D-SACK (RFC 2883): duplicate data below the ACK
+		}
 		if !blk.Start.GreaterThan(h.Ack) || !blk.End.GreaterThan(blk.Start) {
 			o.bad = fmt.Sprintf("SACK block %+v not above the cumulative ACK %d (flags %v, state %v, ooo %v, rcvNxt %d)", blk, h.Ack, h.Flags, o.c.state, o.c.ooo, o.c.rcvNxt)
 		}
@@ -84,6 +87,11 @@ func FuzzConn(f *testing.F) {
 		cfg.Timestamps = in[0]&4 != 0
 		cfg.WindowScaling = in[0]&8 != 0
 		cfg.SACK = in[0]&16 != 0
+		cfg.RACK = in[0]&32 == 0
+		if in[0]&64 != 0 {
+			cfg.Congestion = NewNewReno
+		}
+		cfg.ScoreboardSegments = 16 // small, so the full-table paths run
 		now := t0
 		const irs = wire.Seq(0xfffff000) // near the wrap
 		var c *Conn
@@ -161,11 +169,24 @@ func FuzzConn(f *testing.F) {
 					s.Options.TSEcr = c.tsNow(now) - uint32(o>>2)
 				}
 				if sb := next(); sb&3 != 0 {
-					// SACK blocks around what we have in flight.
+					// SACK blocks around what we have in flight, aligned
+					// to segments (as real receivers send them) when sb&4.
 					for range sb & 3 {
 						st := c.sndUna + wire.Seq(int(next())*16) - 64
-						s.Options.SACK[s.Options.NumSACK] = wire.SACKBlock{Start: st, End: st + wire.Seq(int(next())*16)}
+						ln := wire.Seq(int(next()) * 16)
+						if sb&4 != 0 {
+							st = c.sndUna + wire.Seq(int(st-c.sndUna)/c.sndMSS*c.sndMSS)
+							ln = wire.Seq(max(1, int(ln)/c.sndMSS) * c.sndMSS)
+						}
+						s.Options.SACK[s.Options.NumSACK] = wire.SACKBlock{Start: st, End: st + ln}
 						s.Options.NumSACK++
+					}
+					if sb&8 != 0 {
+						// A D-SACK first block below the cumulative ACK.
+						s.Options.SACK[0] = wire.SACKBlock{Start: ackn - wire.Seq(next()), End: ackn}
+					}
+					if sb&16 != 0 {
+						s.Options.NumSACK = sb // nonsense counts must be capped
 					}
 				}
 				if flags.Has(wire.FlagSYN) {
@@ -251,17 +272,7 @@ func checkInvariants(t *testing.T, c *Conn, now clock.Instant, rangesCap int) {
 			t.Fatalf("ranges overlap or touch: %v", c.ooo)
 		}
 	}
-	if len(c.sacked) > maxSACKRanges || cap(c.sacked) != maxSACKRanges {
-		t.Fatalf("scoreboard grew: %d/%d", len(c.sacked), cap(c.sacked))
-	}
-	for i, r := range c.sacked {
-		if !r.start.GreaterEq(c.sndUna) || !r.end.GreaterThan(r.start) || r.end.GreaterThan(c.sndMax) {
-			t.Fatalf("scoreboard range %d [%d,%d) outside [SND.UNA %d, SND.MAX %d]", i, r.start, r.end, c.sndUna, c.sndMax)
-		}
-		if i > 0 && !r.start.GreaterThan(c.sacked[i-1].end) {
-			t.Fatalf("scoreboard ranges overlap: %v", c.sacked)
-		}
-	}
+	checkScoreboard(t, c)
 	if c.state.synchronized() && c.state != StateTimeWait && c.sndUna.LessThan(c.iss+1) {
 		t.Fatalf("synchronized with SYN unacknowledged")
 	}
@@ -282,6 +293,9 @@ func FuzzPair(f *testing.F) {
 	f.Fuzz(fuzzPairBody)
 }
 
+// fuzzTrace records a segment trace in FuzzPair (for debugging a failure).
+var fuzzTrace = false
+
 // fuzzPairBody is FuzzPair's body.
 func fuzzPairBody(t *testing.T, in []byte) {
 	if len(in) < 2 {
@@ -296,6 +310,12 @@ func fuzzPairBody(t *testing.T, in []byte) {
 	cfg.WindowScaling = in[0]&2 != 0
 	cfg.NoDelay = in[0]&4 != 0
 	cfg.GSOMaxSize = int(in[0]&8) * 300
+	cfg.SACK = in[0]&16 == 0
+	cfg.RACK = in[0]&32 == 0
+	if in[0]&64 != 0 {
+		cfg.Congestion = NewNewReno
+	}
+	cfg.ScoreboardSegments = 16 + int(in[0]>>7)*1000
 	lossPct := int(in[1] % 40)
 	in = in[2:]
 	next := func() byte {
@@ -307,7 +327,7 @@ func fuzzPairBody(t *testing.T, in []byte) {
 		return b
 	}
 	p := newPair(t, cfg, cfg, wire.Seq(0xffffffff-uint32(len(in))), 0x7ffffff0, time.Millisecond)
-	p.traceOn = false
+	p.traceOn = fuzzTrace
 	var netByte byte
 	p.filter = func(bool, *seg) bool { netByte = next(); return int(netByte)%100 < lossPct }
 	p.jitter = func() time.Duration { return time.Duration(netByte>>4) * 300 * time.Microsecond }
@@ -344,6 +364,8 @@ func fuzzPairBody(t *testing.T, in []byte) {
 			p.runFor(time.Duration(next()) * time.Millisecond)
 		}
 		p.runFor(time.Millisecond)
+		checkPairConn(t, p.a)
+		checkPairConn(t, p.b)
 	}
 	if p.b == nil {
 		return
@@ -373,4 +395,56 @@ func fuzzPairBody(t *testing.T, in []byte) {
 	}
 	check("B reading A", rb, wa)
 	check("A reading B", ra, wb)
+}
+
+// checkScoreboard asserts the send scoreboard's invariants: a fixed table,
+// entries sorted and disjoint within [SND.UNA, SND.MAX], counters equal to
+// what the entries say, and nothing both SACKed and lost.
+func checkScoreboard(t *testing.T, c *Conn) {
+	t.Helper()
+	q := &c.txq
+	if len(q.e) != c.cfg.ScoreboardSegments || q.n > len(q.e) || q.n < 0 {
+		t.Fatalf("scoreboard grew: %d/%d (configured %d)", q.n, len(q.e), c.cfg.ScoreboardSegments)
+	}
+	bytes, sb, lb, sn, ln := 0, 0, 0, 0, 0
+	for i := range q.n {
+		s := q.at(i)
+		if !s.start.GreaterEq(c.sndUna) || !s.end.GreaterThan(s.start) || s.end.GreaterThan(c.sndMax) {
+			t.Fatalf("scoreboard entry %d [%d,%d) outside [SND.UNA %d, SND.MAX %d]", i, s.start, s.end, c.sndUna, c.sndMax)
+		}
+		if i > 0 && s.start.LessThan(q.at(i-1).end) {
+			t.Fatalf("scoreboard entries overlap at %d", i)
+		}
+		if s.flags&segSACKed != 0 && s.flags&segLost != 0 {
+			t.Fatalf("entry %d both SACKed and lost", i)
+		}
+		bytes += s.len()
+		if s.flags&segSACKed != 0 {
+			sb += s.len()
+			sn++
+		}
+		if s.flags&segLost != 0 {
+			lb += s.len()
+			ln++
+		}
+	}
+	if bytes != q.bytes || sb != q.sackedBytes || lb != q.lostBytes || sn != q.sackedN || ln != q.lostN {
+		t.Fatalf("scoreboard counters %d/%d/%d/%d/%d, entries say %d/%d/%d/%d/%d", q.bytes, q.sackedBytes, q.lostBytes, q.sackedN, q.lostN, bytes, sb, lb, sn, ln)
+	}
+	if q.pipe() < 0 {
+		t.Fatalf("negative pipe %d", q.pipe())
+	}
+}
+
+// checkPairConn asserts the sequence-space and scoreboard invariants of one
+// side of a FuzzPair run.
+func checkPairConn(t *testing.T, c *Conn) {
+	t.Helper()
+	if c.sndUna.GreaterThan(c.sndNxt) || c.sndNxt.GreaterThan(c.sndMax) {
+		t.Fatalf("SND.UNA %d SND.NXT %d SND.MAX %d out of order", c.sndUna, c.sndNxt, c.sndMax)
+	}
+	if len(c.ooo) > cap(c.ooo) || cap(c.ooo) != c.cfg.ReassemblyRanges {
+		t.Fatalf("reassembly table %d/%d", len(c.ooo), cap(c.ooo))
+	}
+	checkScoreboard(t, c)
 }

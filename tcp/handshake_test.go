@@ -42,6 +42,7 @@ func TestThreeWayHandshake_RFC9293_3_5(t *testing.T) {
 	}
 }
 
+// REFERENCES item 23: simultaneous open.
 func TestSimultaneousOpen_RFC9293_3_5_Figure7(t *testing.T) {
 	cfg := DefaultConfig()
 	now := t0
@@ -210,6 +211,7 @@ func TestActiveCloseThenPassiveClose_RFC9293_3_6(t *testing.T) {
 	}
 }
 
+// REFERENCES item 23: simultaneous close.
 func TestSimultaneousClose_RFC9293_3_6_Figure13(t *testing.T) {
 	cfg := DefaultConfig()
 	p := newPair(t, cfg, cfg, 1, 2, time.Millisecond)

@@ -124,9 +124,16 @@ func (c *Conn) inSynchronized(now clock.Instant, seg *Segment) {
 		// reordered within the same millisecond from being dropped.
 		if int32(seg.Options.TSVal-c.tsRecent) < -1 && now.Sub(c.tsRecentAt) < pawsIdle {
 			c.st.pawsDrops++
-			c.ackNow = true
+			c.oowACK(now)
 			return
 		}
+	}
+
+	if syn && !f.Has(wire.FlagRST) && c.state.synchronized() {
+		// RFC 5961 §4.2: a SYN in a synchronized state draws a challenge ACK,
+		// whatever its sequence number (in window or not), and is dropped.
+		c.challengeACK(now)
+		return
 	}
 
 	segLen := len(payload)
@@ -140,17 +147,34 @@ func (c *Conn) inSynchronized(now clock.Instant, seg *Segment) {
 	if !acceptable(seq, segLen, c.rcvNxt, wnd) {
 		// RFC 9293 §3.10.7.4 first check: answer with an ACK unless it is a RST.
 		if !f.Has(wire.FlagRST) {
-			c.ackNow = true
 			if c.state == StateTimeWait && fin {
 				// A retransmitted FIN: our ACK was lost; TIME-WAIT starts over.
 				c.closeAt = now.Add(c.cfg.TimeWait)
+				c.ackNow = true
+				return
 			}
+			if len(payload) > 0 && c.sackOK && c.state.synchronized() {
+				end := seq + wire.Seq(len(payload))
+				if end.LessEq(c.rcvNxt) && end.GreaterThan(c.rcvNxt-wire.Seq(c.rcvBuf.size())) {
+					// RFC 2883 §4: a retransmission of data we already
+					// delivered; report it so the sender learns it was spurious.
+					c.noteDSACK(seq, end)
+					c.ackNow = true
+					return
+				}
+			}
+			c.oowACK(now)
 		}
 		return
 	}
 	c.gotSomething(now)
 
 	if f.Has(wire.FlagRST) {
+		if c.state == StateTimeWait {
+			// RFC 1337 §3 (TIME-WAIT assassination, hazard H1): ignore RSTs
+			// in TIME-WAIT, so an old duplicate cannot cut 2*MSL short.
+			return
+		}
 		// RFC 5961 §3.2: only a RST at exactly RCV.NXT resets; any other in-window
 		// RST draws a challenge ACK.
 		if seq != c.rcvNxt {
@@ -161,12 +185,13 @@ func (c *Conn) inSynchronized(now clock.Instant, seg *Segment) {
 		return
 	}
 	if syn {
-		// RFC 5961 §4.2: a SYN in a synchronized state draws a challenge ACK,
-		// whatever its sequence number.
+		// A second SYN in SYN-RECEIVED (not a retransmission of the first):
+		// RFC 5961 §4.2's challenge ACK, as in the synchronized states.
 		c.challengeACK(now)
 		return
 	}
 	if !f.Has(wire.FlagACK) {
+		// RFC 9293 §3.10.7.4 fifth check: no ACK bit, drop the segment.
 		return
 	}
 	ack := seg.Ack
@@ -236,6 +261,24 @@ func (c *Conn) onReset() {
 	}
 }
 
+// oowACK answers an unacceptable segment with an ACK (RFC 9293 §3.10.7.4),
+// at most one per Config.OutOfWindowACKInterval, so forged or looping segments
+// cannot turn the connection into an ACK amplifier.
+func (c *Conn) oowACK(now clock.Instant) {
+	if iv := c.cfg.OutOfWindowACKInterval; iv > 0 && c.oowAt != clock.Never && now.Sub(c.oowAt) < iv && now >= c.oowAt {
+		c.st.oowACKsSuppressed++
+		return
+	}
+	c.oowAt = now
+	c.ackNow = true
+}
+
+// noteDSACK remembers a duplicate range to report as the first SACK block of
+// the next ACK (RFC 2883 §4). Only the latest duplicate is kept.
+func (c *Conn) noteDSACK(s, e wire.Seq) {
+	c.dsackStart, c.dsackEnd, c.dsackPending = s, e, true
+}
+
 // challengeACK queues an RFC 5961 challenge ACK, at most ChallengeACKLimit per second.
 func (c *Conn) challengeACK(now clock.Instant) {
 	if lim := c.cfg.ChallengeACKLimit; lim > 0 {
@@ -268,7 +311,7 @@ func (c *Conn) onAck(now clock.Instant, seg *Segment, seq, ack wire.Seq, segLen 
 	c.updateTSRecent(now, &seg.TCPFields)
 
 	if c.sackOK && seg.Options.NumSACK > 0 {
-		c.onSACKBlocks(&seg.Options, ack)
+		c.onSACKBlocks(now, &seg.Options, ack)
 	}
 
 	wnd := uint32(seg.Window) << c.sndWScale
@@ -292,7 +335,12 @@ func (c *Conn) onAck(now clock.Instant, seg *Segment, seq, ack wire.Seq, segLen 
 	case ack == c.sndUna && c.sndNxt.GreaterThan(c.sndUna) && segLen == 0 && !windowUpdate:
 		// A duplicate ACK as RFC 5681 §2 defines it (data in flight: a
 		// zero-window probe byte beyond SND.NXT does not count).
-		c.onDupAck()
+		c.onDupAck(now)
+	}
+	if c.sackOK {
+		c.tlpAcked(now, ack)
+		c.detectLoss(now)
+		c.armTLP(now)
 	}
 
 	if c.finQueued && c.sndUna.GreaterThan(c.finSeq) {
@@ -326,7 +374,9 @@ func (c *Conn) onNewAck(now clock.Instant, seg *Segment, ack wire.Seq) {
 		c.st.bytesAcked += uint64(n)
 	}
 	c.sndUna = ack
-	c.trimSACKed()
+	if c.sackOK {
+		c.txAcked(now, ack)
+	}
 	if c.retxTSValid && ack.GreaterEq(c.retxEnd) {
 		c.retxTSValid = false
 	}
@@ -339,18 +389,24 @@ func (c *Conn) onNewAck(now clock.Instant, seg *Segment, ack wire.Seq) {
 	if c.inRecovery {
 		if ack.GreaterEq(c.recover) {
 			c.inRecovery = false
-			c.cc.OnExitRecovery(int(c.sndMax - c.sndUna))
-		} else {
+			c.inflate = 0
+			c.cc.OnExitRecovery(now, int(c.sndMax-c.sndUna))
+		} else if !c.sackRecovery {
 			// RFC 6582 §3.2 step 5: a partial ACK; the next hole is lost too.
-			// With SACK it may already have been resent: then go on with
-			// the next hole not yet resent (RFC 6675 NextSeg()).
-			c.cc.OnPartialAck(acked)
+			// Deflate by the amount acknowledged, add back one SMSS if at
+			// least one SMSS was acknowledged. (In SACK recovery, loss
+			// detection decides what is lost and pipe limits sending.)
+			c.inflate -= acked
+			if acked >= c.sndMSS {
+				c.inflate += c.sndMSS
+			}
+			c.inflate = max(c.inflate, c.sndMSS-c.cc.Cwnd())
 			c.fastRetx = true
 		}
 	} else if 2*flight >= c.cc.Cwnd() {
 		// Grow cwnd only while it limits sending (RFC 7661 §4.1 spirit): an
 		// application- or receiver-limited sender must not inflate it unchecked.
-		c.cc.OnAck(acked, flight)
+		c.cc.OnAck(now, acked, flight, c.srtt)
 	}
 	c.dupAcks = 0
 
@@ -363,32 +419,26 @@ func (c *Conn) onNewAck(now clock.Instant, seg *Segment, ack wire.Seq) {
 }
 
 // onDupAck counts duplicate ACKs: fast retransmit on the third (RFC 5681 §3.2),
-// NewReno recovery after (RFC 6582).
-func (c *Conn) onDupAck() {
+// NewReno recovery after (RFC 6582). With SACK information the scoreboard
+// decides instead (detectLoss).
+func (c *Conn) onDupAck(now clock.Instant) {
 	c.dupAcks++
 	c.st.dupAcks++
 	if c.inRecovery {
-		if _, _, ok := c.nextHole(); ok {
-			// With SACK the duplicate ACK's slot goes to the next lost
-			// segment rather than to new data (RFC 6675 NextSeg() rule 1),
-			// so several losses are repaired in one round trip.
-			c.holeRetx = true
-			return
+		if !c.sackRecovery {
+			c.inflate += c.sndMSS // RFC 5681 §3.2 step 5
 		}
-		c.cc.OnDupAckInRecovery()
+		return
+	}
+	if c.scoreboardActive() {
 		return
 	}
 	// RFC 6582 §3.2 step 2: start recovery only if the ACK covers more than the
 	// previous recovery point (RFC 6582's "recover" is the highest sequence
 	// number sent, recover-1 here), so the duplicates of an earlier episode
 	// (or of a timeout's go-back-N) do not trigger it again.
-	if c.dupAcks == 3 && c.sndUna.GreaterEq(c.recover) {
-		c.inRecovery = true
-		c.recover = c.sndMax
-		c.highRxt = c.sndUna
-		c.cc.OnEnterRecovery(int(c.sndMax - c.sndUna))
-		c.fastRetx = true
-		c.st.fastRetransmits++
+	if c.dupAcks == dupThresh && c.sndUna.GreaterEq(c.recover) {
+		c.enterRecovery(now, false)
 	}
 }
 
@@ -454,6 +504,7 @@ func (c *Conn) updateTSRecent(now clock.Instant, h *wire.TCPFields) {
 func (c *Conn) enterTimeWait(now clock.Instant) {
 	c.state = StateTimeWait
 	c.rtoAt, c.persistAt, c.keepAt = clock.Never, clock.Never, clock.Never
+	c.rack.timerAt, c.rack.tlpAt = clock.Never, clock.Never
 	c.closeAt = now.Add(c.cfg.TimeWait)
 }
 
@@ -489,6 +540,10 @@ func (c *Conn) onData(now clock.Instant, seq wire.Seq, payload []byte, fin bool)
 	}
 	// Trim what we already have.
 	if seq.LessThan(c.rcvNxt) {
+		if c.sackOK {
+			c.noteDSACK(seq, wire.MinSeq(c.rcvNxt, seq+wire.Seq(len(payload))))
+			c.ackNow = true
+		}
 		d := int(c.rcvNxt - seq)
 		if d >= len(payload) {
 			payload = nil
@@ -585,6 +640,10 @@ func (c *Conn) reassemble(now clock.Instant, seq wire.Seq, p []byte) {
 	cur := seq
 	for k := i; k < j; k++ {
 		r := c.ooo[k]
+		if c.sackOK && r.start.LessThan(end) && r.end.GreaterThan(seq) && !c.dsackPending {
+			// RFC 2883 §4: the first duplicated range held out of order.
+			c.noteDSACK(wire.MaxSeq(seq, r.start), wire.MinSeq(end, r.end))
+		}
 		if r.start.GreaterThan(cur) {
 			c.rcvBuf.writeAt(base+int(cur-c.rcvNxt), p[cur-seq:r.start-seq])
 		}

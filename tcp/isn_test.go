@@ -29,6 +29,7 @@ func TestSipHash24ReferenceVector(t *testing.T) {
 	}
 }
 
+// REFERENCES item 6: ISNs are keyed per 4-tuple, not predictable.
 func TestISNAdvancesWithClockAndDependsOnTuple_RFC6528_3(t *testing.T) {
 	g := NewISNGenerator([16]byte{1, 2, 3})
 	l := netip.MustParseAddrPort("198.18.0.1:40000")
@@ -52,6 +53,7 @@ func TestISNAdvancesWithClockAndDependsOnTuple_RFC6528_3(t *testing.T) {
 	}
 }
 
+// REFERENCES item 6: ephemeral ports are keyed and randomised (RFC 6056).
 func TestPortAllocatorRFC6056Algorithm4(t *testing.T) {
 	p := NewPortAllocator([16]byte{7}, 49152, 49161) // ten ports
 	local := netip.MustParseAddr("198.18.0.1")

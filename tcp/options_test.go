@@ -111,6 +111,7 @@ func TestWindowScaleUsedOnlyIfBothSidesSentIt_RFC7323_2_2(t *testing.T) {
 	}
 }
 
+// REFERENCES item 12: window scale 15..255 is treated as 14.
 func TestWindowScaleShiftClampedTo14_RFC7323_2_3(t *testing.T) {
 	cfg := rigConfig()
 	cfg.WindowScaling = true
@@ -165,6 +166,7 @@ func TestTimestampsEchoTSRecent_RFC7323_4_3(t *testing.T) {
 	}
 }
 
+// REFERENCES item 19: stale timestamps are dropped and ACKed.
 func TestPAWSDropsSegmentWithOldTimestamp_RFC7323_5_3(t *testing.T) {
 	r, _ := newTSRig(t)
 	r.send(tsSeg(data(peerISS+1, rigISS+1, 65535, []byte("new")), 200, 0))
@@ -225,8 +227,10 @@ func TestSACKNegotiation_RFC2018_2(t *testing.T) {
 }
 
 // sackRig is an established passive Conn with SACK (and optionally timestamps).
-func sackRig(t *testing.T, ts bool) *rig {
-	cfg := rigConfig()
+func sackRig(t *testing.T, ts bool) *rig { return sackRigCfg(t, rigConfig(), ts) }
+
+// sackRigCfg is sackRig with a given Config.
+func sackRigCfg(t *testing.T, cfg Config, ts bool) *rig {
 	cfg.SACK = true
 	cfg.Timestamps = ts
 	syn := seg{TCPFields: wire.TCPFields{Seq: peerISS, Flags: wire.FlagSYN, Window: 65535}}

@@ -38,10 +38,6 @@ func (c *Conn) Poll(now clock.Instant, out Output) {
 			c.fastRetx = false
 			c.retransmitHead(now, out)
 		}
-		if c.holeRetx {
-			c.holeRetx = false
-			c.retransmitHole(now, out)
-		}
 		c.sendData(now, out)
 	}
 	if c.ackNow || (c.delackAt != clock.Never && now >= c.delackAt) {
@@ -67,6 +63,10 @@ func (c *Conn) runTimers(now clock.Instant, out Output) {
 		c.enterClosed()
 		return
 	}
+	if now >= c.rack.tlpAt && c.rack.tlpAt <= c.rtoAt {
+		// The probe timeout first: onPTO restarts the RTO (RFC 8985 §7.3).
+		c.onPTO(now, out)
+	}
 	if now >= c.rtoAt {
 		c.onRTO(now)
 		if c.state == StateClosed {
@@ -79,10 +79,22 @@ func (c *Conn) runTimers(now clock.Instant, out Output) {
 			return
 		}
 	}
+	if now >= c.rack.timerAt {
+		// RACK's reordering timer (RFC 8985 §6.3): the window for the
+		// segments that were not yet old enough has passed.
+		c.detectLoss(now)
+	}
+	if now >= c.rack.tlpAt {
+		c.onPTO(now, out)
+	}
 	if now >= c.keepAt {
 		c.onKeepalive(now, out)
 	}
 }
+
+// cwnd is the congestion window in force: the controller's, plus NewReno's
+// fast-recovery inflation for peers without SACK.
+func (c *Conn) cwnd() int { return max(c.cc.Cwnd()+c.inflate, c.sndMSS) }
 
 // onRTO is the retransmission timeout (RFC 6298 §5.4-5.6): back off, go back
 // to SND.UNA and resend from there.
@@ -106,16 +118,26 @@ func (c *Conn) onRTO(now clock.Instant) {
 		c.synRetx = true
 		return
 	}
-	c.cc.OnRTO(int(c.sndMax - c.sndUna))
+	c.cc.OnRTO(now, int(c.sndMax-c.sndUna))
 	// RFC 6582 §4: after a timeout, duplicate ACKs of data sent before it must
 	// not start fast retransmit.
 	c.inRecovery = false
+	c.inflate = 0
 	c.recover = c.sndMax
 	c.dupAcks = 0
 	c.sndNxt = c.sndUna
 	// The peer may renege on SACKed data (RFC 2018 §8): after a timeout
-	// everything from SND.UNA is resent and the scoreboard starts over.
-	c.sacked = c.sacked[:0]
+	// everything from SND.UNA is resent and the scoreboard forgets what was
+	// SACKed or deemed lost (the go-back-N resend retimes every entry).
+	q := &c.txq
+	for i := range q.n {
+		s := q.at(i)
+		q.clearFlag(s, segSACKed)
+		q.clearFlag(s, segLost)
+	}
+	c.rack.timerAt, c.rack.tlpAt = clock.Never, clock.Never
+	c.rack.tlpOut = false
+	c.lostRetxForce = false
 }
 
 // noteRetransmit applies Karn's algorithm (RFC 6298 §3): the timed segment
@@ -212,6 +234,9 @@ func (c *Conn) retransmitHead(now clock.Instant, out Output) {
 	off := int(c.sndUna - c.sndBufSeq)
 	a, b := c.sndBuf.peek(off, n)
 	c.emit(now, out, c.sndUna, flags, a, b)
+	if c.sackOK {
+		c.txResent(now, c.sndUna, c.sndUna+wire.Seq(n))
+	}
 	c.highRxt = wire.MaxSeq(c.highRxt, c.sndUna+wire.Seq(n))
 	c.rtoAt = clock.Never
 	c.armRTO(now)
@@ -226,6 +251,20 @@ func (c *Conn) sendData(now clock.Instant, out Output) {
 	default:
 		return
 	}
+	if c.txq.lostN > 0 && c.sackOK && c.sndNxt == c.sndMax {
+		// RFC 6675 NextSeg() rule 1 first: lost data before new data. (After
+		// a timeout, until the go-back-N resend has caught up with SND.MAX,
+		// the resend itself repairs everything.)
+		if c.retransmitLost(now, out) {
+			return
+		}
+	}
+	sent := false
+	defer func() {
+		if sent {
+			c.armTLP(now)
+		}
+	}()
 	for {
 		end := c.sndBufSeq + wire.Seq(c.sndBuf.n)
 		avail := 0
@@ -236,17 +275,30 @@ func (c *Conn) sendData(now clock.Instant, out Output) {
 		if avail == 0 && !finNext {
 			return
 		}
-		cwnd := c.cc.Cwnd()
-		if !c.inRecovery && c.dupAcks > 0 && c.sndNxt == c.sndMax {
+		cwnd := c.cwnd()
+		if !c.inRecovery && c.dupAcks > 0 && c.sndNxt == c.sndMax && !c.scoreboardActive() {
 			// Limited transmit (RFC 3042): each of the first two duplicate
 			// ACKs lets one new segment out beyond cwnd, so a small window
 			// still produces the third duplicate ACK instead of a timeout.
+			// (With a scoreboard, pipe already discounts SACKed data.)
 			cwnd += min(c.dupAcks, 2) * c.sndMSS
 		}
-		wnd := min(int(c.sndWnd), cwnd)
-		usable := int(c.sndUna + wire.Seq(wnd) - c.sndNxt) // may be negative
-		if c.sndUna.Add(uint32(wnd)).LessThan(c.sndNxt) {
+		if c.tlpNewData {
+			cwnd += c.sndMSS // RFC 8985 §7.3: the probe may exceed cwnd
+		}
+		usable := int(c.sndUna + wire.Seq(c.sndWnd) - c.sndNxt) // may be negative
+		if c.sndUna.Add(c.sndWnd).LessThan(c.sndNxt) {
 			usable = 0
+		}
+		if c.scoreboardActive() && c.sndNxt == c.sndMax {
+			// RFC 6675 §5: new data only while cwnd - pipe allows.
+			usable = min(usable, cwnd-c.txq.pipe()-int(c.sndMax-c.sndMaxData))
+		} else {
+			u := int(c.sndUna + wire.Seq(cwnd) - c.sndNxt)
+			if c.sndUna.Add(uint32(cwnd)).LessThan(c.sndNxt) {
+				u = 0
+			}
+			usable = min(usable, u)
 		}
 		n := max(0, min(avail, usable, c.maxSegment()))
 		fin := finNext && n == avail
@@ -282,7 +334,7 @@ func (c *Conn) sendData(now clock.Instant, out Output) {
 		seq := c.sndNxt
 		wasIdle := c.sndMax == c.sndUna
 		if wasIdle && c.lastSendAt != 0 && now.Sub(c.lastSendAt) > c.rto {
-			c.cc.OnIdleRestart()
+			c.cc.OnIdleRestart(now)
 		}
 		if seq.LessThan(c.sndMax) {
 			c.st.retransmits++
@@ -294,6 +346,20 @@ func (c *Conn) sendData(now clock.Instant, out Output) {
 		}
 		a, b := c.sndBuf.peek(int(seq-c.sndBufSeq), n)
 		c.emit(now, out, seq, flags, a, b)
+		if c.sackOK && n > 0 {
+			end := seq + wire.Seq(n)
+			if seq.LessThan(c.sndMax) {
+				c.txResent(now, seq, wire.MinSeq(end, c.sndMax))
+			}
+			if end.GreaterThan(c.sndMax) {
+				s := wire.MaxSeq(seq, c.sndMax)
+				c.txSent(now, s, int(end-s))
+			}
+		}
+		sent = true
+		if c.tlpNewData {
+			c.tlpNewData = false
+		}
 		c.lastSendAt = now
 		c.sndNxt = seq + wire.Seq(n)
 		if fin {
@@ -359,7 +425,7 @@ func (c *Conn) onPersist(now clock.Instant, out Output) {
 	if !end.GreaterThan(c.sndNxt) {
 		return
 	}
-	wnd := min(int(c.sndWnd), c.cc.Cwnd())
+	wnd := min(int(c.sndWnd), c.cwnd())
 	if wnd > 0 {
 		c.forceSend = true
 		return
@@ -430,7 +496,7 @@ func (c *Conn) emit(now clock.Instant, out Output, seq wire.Seq, flags wire.TCPF
 		h.Options.TSVal = c.tsNow(now)
 		h.Options.TSEcr = c.tsRecent
 	}
-	if c.sackOK && len(c.ooo) > 0 && !flags.Has(wire.FlagRST) {
+	if c.sackOK && (len(c.ooo) > 0 || c.dsackPending) && !flags.Has(wire.FlagRST) {
 		c.addSACKBlocks(&h.Options, len(a)+len(b))
 	}
 	c.st.segsOut++
@@ -438,30 +504,44 @@ func (c *Conn) emit(now clock.Instant, out Output, seq wire.Seq, flags wire.TCPF
 	c.ackSent(uint32(h.Window) << c.rcvWScale)
 }
 
-// addSACKBlocks reports held out-of-order ranges (RFC 2018 §4): first the one
-// holding the most recent arrival, then the others in sequence order, as many
-// as fit in the option space (3 next to timestamps, 4 without) and within the
-// MSS next to a payload of n bytes, so a full-sized segment never grows past
-// the path MTU.
+// addSACKBlocks reports held out-of-order ranges (RFC 2018 §4): first a
+// pending D-SACK (RFC 2883 §4, reported once), then the range holding the
+// most recent arrival, then the others in sequence order, as many as fit in
+// the option space (3 next to timestamps, 4 without) and within the MSS next
+// to a payload of n bytes, so a full-sized segment never grows past the path
+// MTU.
 func (c *Conn) addSACKBlocks(o *wire.TCPOptions, n int) {
 	const blockLen, hdrLen, optSpace = 8, 4, 40 // NOP NOP kind len, then 8 bytes a block
 	used := 0
 	if c.tsOK {
 		used = tsOptionLen
 	}
-	limit := min((optSpace-used-hdrLen)/blockLen, wire.MaxSACKBlocks, len(c.ooo))
+	want := len(c.ooo)
+	if c.dsackPending {
+		want++
+	}
+	limit := min((optSpace-used-hdrLen)/blockLen, wire.MaxSACKBlocks, want)
 	if room := c.sndMSS - n - hdrLen; room < limit*blockLen {
 		limit = room / blockLen
 	}
 	if limit <= 0 {
 		return
 	}
+	if c.dsackPending {
+		o.SACK[0] = wire.SACKBlock{Start: c.dsackStart, End: c.dsackEnd}
+		o.NumSACK = 1
+		c.dsackPending = false
+		c.st.dsacksSent++
+	}
 	first := -1
 	for i, r := range c.ooo {
+		if int(o.NumSACK) >= limit {
+			return
+		}
 		if c.sackRecent.GreaterEq(r.start) && c.sackRecent.LessThan(r.end) {
 			first = i
-			o.SACK[0] = wire.SACKBlock{Start: r.start, End: r.end}
-			o.NumSACK = 1
+			o.SACK[o.NumSACK] = wire.SACKBlock{Start: r.start, End: r.end}
+			o.NumSACK++
 			break
 		}
 	}

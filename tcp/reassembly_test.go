@@ -32,6 +32,7 @@ func TestOutOfOrderReassemblyDeliversInOrder(t *testing.T) {
 	}
 }
 
+// REFERENCES item 17: overlapping segments with different bytes: the first received bytes win; each byte is delivered once.
 func TestReassemblyOverlapFirstReceivedBytesWin(t *testing.T) {
 	r := newEstablishedRig(t, rigConfig())
 	base := peerISS + 1
@@ -54,6 +55,7 @@ func TestReassemblyOverlapFirstReceivedBytesWin(t *testing.T) {
 	}
 }
 
+// REFERENCES item 16: out-of-order ranges are bounded.
 func TestReassemblyRangeBoundDropsExcess(t *testing.T) {
 	cfg := rigConfig()
 	cfg.ReassemblyRanges = 4

@@ -13,7 +13,9 @@ import (
 // returns their sequence numbers.
 func bulkRig(t *testing.T, n int) (*rig, []wire.Seq) {
 	t.Helper()
-	r := establishedWithRTT(t, rigConfig())
+	cfg := rigConfig()
+	cfg.Congestion = NewNewReno // these tests pin RFC 5681/6582 arithmetic
+	r := establishedWithRTT(t, cfg)
 	r.c.Write(make([]byte, n*1460))
 	out := r.poll()
 	if len(out) != n {
@@ -389,8 +391,11 @@ func sackAck(ackn wire.Seq, blocks ...wire.SACKBlock) seg {
 	return s
 }
 
-func TestSACKRecoveryResendsEveryHoleInOneRoundTrip_RFC6675(t *testing.T) {
-	r := sackRig(t, false)
+func TestSACKRecoveryResendsEveryHoleByDupThresh_RFC6675_4(t *testing.T) {
+	cfg := rigConfig()
+	cfg.RACK = false // RFC 6675's IsLost alone
+	cfg.Congestion = NewNewReno
+	r := sackRigCfg(t, cfg, false)
 	r.c.SetNoDelay(true)
 	r.c.Write(make([]byte, 8*1460))
 	out := r.poll()
@@ -400,30 +405,47 @@ func TestSACKRecoveryResendsEveryHoleInOneRoundTrip_RFC6675(t *testing.T) {
 	seq := func(i int) wire.Seq { return rigISS + 1 + wire.Seq(i*1460) }
 	blk := func(i, j int) wire.SACKBlock { return wire.SACKBlock{Start: seq(i), End: seq(j)} }
 	// Segments 0 and 3 are lost; the receiver reports what it holds.
-	r.send(sackAck(seq(0), blk(1, 2)))
+	if out := r.send(sackAck(seq(0), blk(1, 2))); len(out) != 0 {
+		t.Fatalf("first dupack sent %v", out)
+	}
 	r.send(sackAck(seq(0), blk(1, 3)))
+	// Three segments SACKed above segment 0: IsLost(0) (DupThresh).
 	out = r.send(sackAck(seq(0), blk(4, 5), blk(1, 3)))
-	if len(out) != 1 || out[0].Seq != seq(0) {
+	if len(out) == 0 || out[0].Seq != seq(0) {
 		t.Fatalf("third dupack: want retransmission of segment 0, got %v", out)
 	}
-	// The next duplicate ACK's slot goes to the other hole at once, without
-	// waiting a round trip for the partial ACK.
-	out = r.send(sackAck(seq(0), blk(4, 6), blk(1, 3)))
-	if len(out) != 1 || out[0].Seq != seq(3) || len(out[0].Payload) != 1460 {
+	i := r.c.Info()
+	if !i.InRecovery || i.Cwnd != i.Ssthresh || i.Ssthresh != 4*1460 {
+		t.Fatalf("RFC 6675 §5 step 4.2: cwnd = ssthresh = FlightSize/2: %+v", i)
+	}
+	// Two segments SACKed above segment 3: not lost yet.
+	for _, s := range r.send(sackAck(seq(0), blk(4, 6), blk(1, 3))) {
+		if s.Seq == seq(3) {
+			t.Fatalf("segment 3 resent before DupThresh: %v", s)
+		}
+	}
+	// The third: segment 3 is resent within the same round trip, without
+	// waiting for the partial ACK.
+	out = r.send(sackAck(seq(0), blk(4, 7), blk(1, 3)))
+	found := false
+	for _, s := range out {
+		found = found || s.Seq == seq(3) && len(s.Payload) == 1460
+	}
+	if !found {
 		t.Fatalf("want retransmission of segment 3, got %v", out)
 	}
-	// No hole left: further dupacks inflate cwnd as NewReno does (no resends).
-	out = r.send(sackAck(seq(0), blk(4, 7), blk(1, 3)))
+	// No hole left: further dupacks resend nothing below what was sent.
+	out = r.send(sackAck(seq(0), blk(4, 8), blk(1, 3)))
 	for _, s := range out {
 		if s.Seq.LessThan(seq(8)) {
 			t.Fatalf("resent %v with no hole left", s)
 		}
 	}
-	if i := r.c.Info(); i.SACKRetransmits != 1 || i.Timeouts != 0 {
+	if i := r.c.Info(); i.SACKRetransmits != 2 || i.Timeouts != 0 || i.Recoveries != 1 {
 		t.Fatalf("%+v", i)
 	}
 	r.send(ack(peerISS+1, r.c.sndMax, 65535))
-	if i := r.c.Info(); i.InRecovery || i.BytesInFlight != 0 {
+	if i := r.c.Info(); i.InRecovery || i.BytesInFlight != 0 || i.ScoreboardSegments != 0 {
 		t.Fatalf("%+v", i)
 	}
 }
@@ -439,20 +461,20 @@ func TestSACKBlocksOutsideTheWindowAreIgnored_RFC2018_5(t *testing.T) {
 		wire.SACKBlock{Start: max, End: max + 100},    // never sent
 		wire.SACKBlock{Start: una + 10, End: una + 5}, // inverted
 	))
-	if len(r.c.sacked) != 0 {
-		t.Fatalf("scoreboard took invalid blocks: %v", r.c.sacked)
+	if r.c.txq.sackedN != 0 || r.c.Info().SACKBlocksIgnored != 2 {
+		t.Fatalf("scoreboard took invalid blocks: %d SACKed, %+v", r.c.txq.sackedN, r.c.Info())
 	}
 	// Valid but many disjoint blocks: the scoreboard stays bounded.
 	for i := range 40 {
 		s := una + 1 + wire.Seq(i*100)
 		r.send(sackAck(una, wire.SACKBlock{Start: s, End: s + 10}))
 	}
-	if len(r.c.sacked) > maxSACKRanges || cap(r.c.sacked) != maxSACKRanges {
-		t.Fatalf("scoreboard %d/%d", len(r.c.sacked), cap(r.c.sacked))
+	if r.c.txq.n > len(r.c.txq.e) || r.c.txq.n != 4 {
+		t.Fatalf("scoreboard %d/%d", r.c.txq.n, len(r.c.txq.e))
 	}
 	// A timeout forgets it (the receiver may renege, RFC 2018 §8).
 	r.advanceToDeadline()
-	if len(r.c.sacked) != 0 {
-		t.Fatal("scoreboard kept across a timeout")
+	if r.c.txq.sackedN != 0 {
+		t.Fatal("scoreboard kept SACKs across a timeout")
 	}
 }

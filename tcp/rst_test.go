@@ -11,6 +11,7 @@ import (
 
 func rstSeg(seq wire.Seq) seg { return seg{TCPFields: wire.TCPFields{Seq: seq, Flags: wire.FlagRST}} }
 
+// REFERENCES item 1: a RST at exactly RCV.NXT resets.
 func TestRSTAtExactSequenceResets_RFC5961_3_2(t *testing.T) {
 	r := newEstablishedRig(t, rigConfig())
 	r.send(data(peerISS+1, rigISS+1, 65535, []byte("unread")))
@@ -34,6 +35,7 @@ func TestRSTAtExactSequenceResets_RFC5961_3_2(t *testing.T) {
 	}
 }
 
+// REFERENCES item 1: an in-window RST draws a challenge ACK; the connection lives.
 func TestRSTInWindowGetsChallengeACK_RFC5961_3_2(t *testing.T) {
 	r := newEstablishedRig(t, rigConfig())
 	out := r.send(rstSeg(peerISS + 1 + 1000))
@@ -50,6 +52,7 @@ func TestRSTInWindowGetsChallengeACK_RFC5961_3_2(t *testing.T) {
 	}
 }
 
+// REFERENCES item 2: an out-of-window RST is dropped silently.
 func TestRSTOutsideWindowIsDropped_RFC5961_3_2(t *testing.T) {
 	r := newEstablishedRig(t, rigConfig())
 	for _, s := range []wire.Seq{peerISS, peerISS - 1000, peerISS + 1 + 70000} {
@@ -62,6 +65,7 @@ func TestRSTOutsideWindowIsDropped_RFC5961_3_2(t *testing.T) {
 	}
 }
 
+// REFERENCES item 3: a SYN on a synchronized connection draws a challenge ACK.
 func TestSYNInSynchronizedStateGetsChallengeACK_RFC5961_4_2(t *testing.T) {
 	for _, seq := range []wire.Seq{peerISS + 1, peerISS + 500, peerISS - 5000, peerISS} {
 		r := newEstablishedRig(t, rigConfig())
@@ -76,6 +80,7 @@ func TestSYNInSynchronizedStateGetsChallengeACK_RFC5961_4_2(t *testing.T) {
 	}
 }
 
+// REFERENCES item 4: an ACK beyond SND.NXT is dropped and answered.
 func TestACKAboveSndNxtIsDroppedWithACK_RFC5961_5_2(t *testing.T) {
 	r := newEstablishedRig(t, rigConfig())
 	out := r.send(data(peerISS+1, rigISS+1+10, 65535, []byte("evil")))
@@ -87,6 +92,7 @@ func TestACKAboveSndNxtIsDroppedWithACK_RFC5961_5_2(t *testing.T) {
 	}
 }
 
+// REFERENCES item 4: a too-old ACK is dropped and answered.
 func TestACKBelowSndUnaMinusMaxWindowIsDropped_RFC5961_5_2(t *testing.T) {
 	r := newEstablishedRig(t, rigConfig())
 	r.c.SetNoDelay(true)
@@ -107,6 +113,7 @@ func TestACKBelowSndUnaMinusMaxWindowIsDropped_RFC5961_5_2(t *testing.T) {
 	}
 }
 
+// REFERENCES item 5: challenge ACKs are rate-limited.
 func TestChallengeACKRateLimit_RFC5961_7(t *testing.T) {
 	cfg := rigConfig()
 	cfg.ChallengeACKLimit = 5
@@ -306,6 +313,7 @@ func TestTimeWaitAnswersRetransmittedFINAndRestarts_RFC9293_3_10_7_4(t *testing.
 	}
 }
 
+// REFERENCES item 24: a new SYN reopens TIME-WAIT only with a higher sequence number or timestamp.
 func TestTimeWaitReusableByNewerSYN_RFC6191(t *testing.T) {
 	r := newEstablishedRig(t, rigConfig())
 	r.c.Close()

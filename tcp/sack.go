@@ -5,93 +5,333 @@ import (
 	"offload/wire"
 )
 
-// maxSACKRanges bounds the SACK scoreboard: the peer's SACKed ranges above
-// SND.UNA we remember. A block that would need more is ignored, which only
-// makes recovery more conservative.
-const maxSACKRanges = 16
+// The send scoreboard (RFC 6675 §3, RFC 8985 §5.2) is a table of the data
+// segments sent and not yet cumulatively acknowledged, in sequence order, each
+// with its last transmit time and whether the peer SACKed it, whether it is
+// deemed lost, and whether it was retransmitted. It is kept only when SACK is
+// negotiated. The table is a ring allocated once at Dial/Accept with
+// Config.ScoreboardSegments entries: once full, new data is folded into the
+// last entry (coarser accounting, never more memory), so a peer that SACKs
+// thousands of 1-MSS holes costs a bounded table and bounded work per ACK
+// (REFERENCES item 15).
 
-// onSACKBlocks folds the SACK blocks of an acceptable ACK into the scoreboard
-// (RFC 2018 §5; RFC 6675 §4 "Update()"). Blocks must lie within
-// (ack, SND.MAX]; anything else (D-SACK reports, RFC 2883, or nonsense) is
-// ignored.
-func (c *Conn) onSACKBlocks(o *wire.TCPOptions, ack wire.Seq) {
-	for i := range min(int(o.NumSACK), wire.MaxSACKBlocks) {
-		b := o.SACK[i]
-		if !b.Start.GreaterThan(ack) || !b.End.GreaterThan(b.Start) || b.End.GreaterThan(c.sndMax) {
-			continue
-		}
-		c.addSACKed(b.Start, b.End)
-	}
+const (
+	segSACKed = 1 << iota // the peer holds it (RFC 2018)
+	segLost               // deemed lost (RFC 6675 IsLost or RACK), not yet resent
+	segRetx               // retransmitted at least once
+)
+
+// txSeg is one scoreboard entry: bytes [start, end) last sent at xmit.
+type txSeg struct {
+	start, end wire.Seq
+	xmit       clock.Instant
+	flags      uint8
 }
 
-// addSACKed merges [s, e) into the sorted, disjoint scoreboard.
-func (c *Conn) addSACKed(s, e wire.Seq) {
-	i := 0
-	for i < len(c.sacked) && c.sacked[i].end.LessThan(s) {
-		i++
-	}
-	j := i
-	for j < len(c.sacked) && c.sacked[j].start.LessEq(e) {
-		j++
-	}
-	nr := seqRange{start: s, end: e}
-	if i < j {
-		nr.start = wire.MinSeq(s, c.sacked[i].start)
-		nr.end = wire.MaxSeq(e, c.sacked[j-1].end)
-	}
-	switch {
-	case j-i == 0:
-		if len(c.sacked) == cap(c.sacked) {
-			return
-		}
-		c.sacked = append(c.sacked, seqRange{})
-		copy(c.sacked[i+1:], c.sacked[i:])
-	case j-i > 1:
-		c.sacked = append(c.sacked[:i+1], c.sacked[j:]...)
-	}
-	c.sacked[i] = nr
+func (s *txSeg) len() int { return int(s.end - s.start) }
+
+// txQueue is the ring of entries with byte counters kept in step, so pipe
+// (RFC 6675 §4) is O(1).
+type txQueue struct {
+	e                             []txSeg
+	head, n                       int
+	bytes, sackedBytes, lostBytes int
+	sackedN, lostN                int
+	firstLost                     wire.Seq // no lost entry starts below this
 }
 
-// trimSACKed drops what the cumulative ACK now covers.
-func (c *Conn) trimSACKed() {
-	k := 0
-	for _, r := range c.sacked {
-		if r.end.LessEq(c.sndUna) {
-			continue
-		}
-		r.start = wire.MaxSeq(r.start, c.sndUna)
-		c.sacked[k] = r
-		k++
+func newTxQueue(n int) txQueue { return txQueue{e: make([]txSeg, n)} }
+
+func (q *txQueue) at(i int) *txSeg {
+	j := q.head + i
+	if j >= len(q.e) {
+		j -= len(q.e)
 	}
-	c.sacked = c.sacked[:k]
+	return &q.e[j]
 }
 
-// nextHole is RFC 6675's NextSeg() rule 1, simplified: the first sequence
-// number at or above HighRxt that is not SACKed but has SACKed data above it
-// (so, during recovery, presumed lost), and how many bytes of it to resend.
-func (c *Conn) nextHole() (wire.Seq, int, bool) {
-	s := wire.MaxSeq(c.sndUna, c.highRxt)
-	for _, r := range c.sacked {
-		if s.LessThan(r.start) {
-			return s, min(int(r.start-s), c.sndMSS), true
-		}
-		s = wire.MaxSeq(s, r.end)
-	}
-	return 0, 0, false
+func (q *txQueue) reset() {
+	q.head, q.n = 0, 0
+	q.bytes, q.sackedBytes, q.lostBytes, q.sackedN, q.lostN = 0, 0, 0, 0, 0
 }
 
-// retransmitHole resends the next presumed-lost hole during SACK recovery. It
-// does not restart the retransmission timer, so a recovery that stops making
-// progress still ends in a timeout.
-func (c *Conn) retransmitHole(now clock.Instant, out Output) {
-	seq, n, ok := c.nextHole()
-	if !ok {
+// search returns the index of the first entry ending after seq (q.n if none).
+func (q *txQueue) search(seq wire.Seq) int {
+	lo, hi := 0, q.n
+	for lo < hi {
+		m := (lo + hi) / 2
+		if q.at(m).end.GreaterThan(seq) {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
+}
+
+// setFlag and clearFlag keep the counters in step with an entry's flags.
+func (q *txQueue) setFlag(s *txSeg, f uint8) {
+	if s.flags&f != 0 {
 		return
 	}
-	c.noteRetransmit(now)
-	c.st.retransmits++
-	c.st.sackRetransmits++
-	a, b := c.sndBuf.peek(int(seq-c.sndBufSeq), n)
-	c.emit(now, out, seq, wire.FlagACK, a, b)
-	c.highRxt = seq + wire.Seq(n)
+	s.flags |= f
+	switch f {
+	case segSACKed:
+		q.sackedN++
+		q.sackedBytes += s.len()
+		if s.flags&segLost != 0 {
+			q.clearFlag(s, segLost)
+		}
+	case segLost:
+		q.lostN++
+		q.lostBytes += s.len()
+		if q.lostN == 1 {
+			q.firstLost = s.start
+		} else {
+			q.firstLost = wire.MinSeq(q.firstLost, s.start)
+		}
+	}
+}
+
+func (q *txQueue) clearFlag(s *txSeg, f uint8) {
+	if s.flags&f == 0 {
+		return
+	}
+	s.flags &^= f
+	switch f {
+	case segSACKed:
+		q.sackedN--
+		q.sackedBytes -= s.len()
+	case segLost:
+		q.lostN--
+		q.lostBytes -= s.len()
+	}
+}
+
+// resize changes an entry's extent, keeping the byte counters right.
+func (q *txQueue) resize(s *txSeg, start, end wire.Seq) {
+	d := int(end-start) - s.len()
+	q.bytes += d
+	if s.flags&segSACKed != 0 {
+		q.sackedBytes += d
+	}
+	if s.flags&segLost != 0 {
+		q.lostBytes += d
+	}
+	s.start, s.end = start, end
+}
+
+// pipe is RFC 6675 §4's estimate of the bytes in the network: what was sent
+// and is neither SACKed nor deemed lost (a lost segment that was resent is no
+// longer marked lost, so it counts once, as its retransmission).
+func (q *txQueue) pipe() int { return q.bytes - q.sackedBytes - q.lostBytes }
+
+// txSent records new data [seq, seq+n) sent at now, one entry per MSS.
+func (c *Conn) txSent(now clock.Instant, seq wire.Seq, n int) {
+	q := &c.txq
+	for n > 0 {
+		if q.n == len(q.e) {
+			// Full: fold the rest into the last entry rather than grow.
+			// (Bytes after a SACKed or lost entry go untracked instead:
+			// they are still covered by the cumulative ACK and the RTO.)
+			last := q.at(q.n - 1)
+			if last.flags&(segSACKed|segLost) != 0 {
+				return
+			}
+			q.resize(last, last.start, seq+wire.Seq(n))
+			last.xmit = now
+			c.st.scoreboardMerges++
+			return
+		}
+		k := min(n, c.sndMSS)
+		s := q.at(q.n)
+		*s = txSeg{start: seq, end: seq + wire.Seq(k), xmit: now}
+		q.n++
+		q.bytes += k
+		seq += wire.Seq(k)
+		n -= k
+	}
+}
+
+// txResent records that [seq, end) was sent again at now.
+func (c *Conn) txResent(now clock.Instant, seq, end wire.Seq) {
+	q := &c.txq
+	for i := q.search(seq); i < q.n; i++ {
+		s := q.at(i)
+		if !s.start.LessThan(end) {
+			break
+		}
+		s.xmit = now
+		s.flags |= segRetx
+		q.clearFlag(s, segLost)
+	}
+}
+
+// txAcked drops what the cumulative ACK covers, feeding RACK each newly
+// delivered entry.
+func (c *Conn) txAcked(now clock.Instant, ack wire.Seq) {
+	q := &c.txq
+	for q.n > 0 {
+		s := q.at(0)
+		if s.end.LessEq(ack) {
+			if s.flags&segSACKed == 0 {
+				c.rackDelivered(now, s)
+			}
+			q.clearFlag(s, segSACKed)
+			q.clearFlag(s, segLost)
+			q.bytes -= s.len()
+			q.head++
+			if q.head == len(q.e) {
+				q.head = 0
+			}
+			q.n--
+			continue
+		}
+		if s.start.LessThan(ack) {
+			q.resize(s, ack, s.end)
+		}
+		break
+	}
+	if q.n == 0 {
+		q.head = 0
+	}
+}
+
+// onSACKBlocks folds the SACK blocks of an acceptable ACK into the scoreboard
+// (RFC 2018 §5; RFC 6675 §4 "Update()"). A first block below the cumulative
+// ACK, or inside the second block, is a D-SACK (RFC 2883 §4): a report of
+// duplicate data, which is evidence of reordering or of a spurious
+// retransmission, never of loss. Other blocks must lie within (ack, SND.MAX]
+// with start < end (REFERENCES item 14); anything else is ignored.
+func (c *Conn) onSACKBlocks(now clock.Instant, o *wire.TCPOptions, ack wire.Seq) {
+	n := min(int(o.NumSACK), wire.MaxSACKBlocks)
+	for i := range n {
+		b := o.SACK[i]
+		if i == 0 && b.End.GreaterThan(b.Start) && (b.End.LessEq(ack) ||
+			n > 1 && b.Start.GreaterEq(o.SACK[1].Start) && b.End.LessEq(o.SACK[1].End)) {
+			// A D-SACK reports data of the last window (RFC 2883 §4); one
+			// from further back is nonsense and ignored. (Its only effect is
+			// a wider RACK reordering window, bounded by SRTT, so a forged
+			// one costs little.)
+			if b.Start.GreaterEq(ack-wire.Seq(c.maxSndWnd)-1) && int(b.End-b.Start) <= 1<<16 {
+				c.onDSACK(b.Start, b.End)
+			} else {
+				c.st.sackBlocksIgnored++
+			}
+			continue
+		}
+		if !b.Start.GreaterEq(ack) || !b.End.GreaterThan(b.Start) || b.End.GreaterThan(c.sndMax) {
+			c.st.sackBlocksIgnored++
+			continue
+		}
+		c.markSACKed(now, b.Start, b.End)
+	}
+}
+
+// markSACKed marks every entry wholly inside [s, e) as SACKed. An entry only
+// partly covered is left alone (the peer will cover it later, or the
+// cumulative ACK will); entries never split, so the table never grows.
+func (c *Conn) markSACKed(now clock.Instant, s, e wire.Seq) {
+	q := &c.txq
+	for i := q.search(s); i < q.n; i++ {
+		x := q.at(i)
+		if x.end.GreaterThan(e) {
+			break
+		}
+		if x.start.LessThan(s) || x.flags&segSACKed != 0 {
+			continue
+		}
+		c.rackDelivered(now, x)
+		q.setFlag(x, segSACKed)
+	}
+}
+
+// markLostByDupThresh is RFC 6675 §4 IsLost() applied to the whole table: an
+// unSACKed entry is lost when DupThresh (3) entries above it are SACKed, or
+// more than (DupThresh-1)*SMSS bytes above it are (the byte test matters
+// when entries were merged). Retransmitted entries are not marked again: a
+// lost retransmission is left to the timer, as RFC 6675 does (RACK, when on,
+// detects it sooner).
+func (c *Conn) markLostByDupThresh() {
+	q := &c.txq
+	if q.sackedN == 0 {
+		return
+	}
+	segs, bytes := 0, 0
+	i := q.n - 1
+	for ; i >= 0; i-- {
+		s := q.at(i)
+		if s.flags&segSACKed != 0 {
+			segs++
+			bytes += s.len()
+			if segs >= dupThresh || bytes > (dupThresh-1)*c.sndMSS {
+				break
+			}
+		}
+	}
+	for j := i - 1; j >= 0; j-- {
+		s := q.at(j)
+		if s.flags&(segSACKed|segLost|segRetx) == 0 {
+			q.setFlag(s, segLost)
+		}
+	}
+}
+
+const dupThresh = 3 // RFC 5681 §3.2, RFC 6675 §2
+
+// nextLost is RFC 6675 NextSeg() rule 1: the first entry deemed lost and
+// not yet resent.
+func (c *Conn) nextLost() *txSeg {
+	q := &c.txq
+	if q.lostN == 0 {
+		return nil
+	}
+	from := 0
+	if q.n > 0 && q.firstLost.GreaterThan(q.at(0).start) {
+		from = q.search(q.firstLost)
+	}
+	for i := from; i < q.n; i++ {
+		if s := q.at(i); s.flags&segLost != 0 {
+			q.firstLost = s.start
+			return s
+		}
+	}
+	return nil
+}
+
+// retransmitLost resends lost entries while the window allows (RFC 6675 §5
+// step (C)): each resend moves the entry out of "lost", so pipe grows by its
+// size. It returns whether the window is used up.
+func (c *Conn) retransmitLost(now clock.Instant, out Output) bool {
+	for {
+		s := c.nextLost()
+		if s == nil {
+			return false
+		}
+		if c.cwnd()-c.txq.pipe() < min(s.len(), c.sndMSS) && !c.lostRetxForce {
+			return true
+		}
+		c.lostRetxForce = false
+		seq, end := s.start, s.end
+		for p := seq; p.LessThan(end); {
+			n := min(int(end-p), c.sndMSS)
+			a, b := c.sndBuf.peek(int(p-c.sndBufSeq), n)
+			c.noteRetransmit(now)
+			c.st.retransmits++
+			c.st.sackRetransmits++
+			c.emit(now, out, p, wire.FlagACK, a, b)
+			p += wire.Seq(n)
+		}
+		c.txResent(now, seq, end)
+		c.highRxt = wire.MaxSeq(c.highRxt, end)
+		c.lastSendAt = now
+		c.armRTO(now)
+	}
+}
+
+// scoreboardActive reports whether sending is governed by pipe (RFC 6675)
+// rather than by SND.NXT-SND.UNA: SACK is on and the scoreboard knows of
+// SACKed or lost data.
+func (c *Conn) scoreboardActive() bool {
+	return c.sackOK && (c.txq.sackedN > 0 || c.txq.lostN > 0)
 }

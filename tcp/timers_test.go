@@ -232,6 +232,7 @@ func TestNoDelaySendsSmallSegmentsAtOnce(t *testing.T) {
 	}
 }
 
+// REFERENCES item 20: zero window: persist probes with backoff.
 func TestZeroWindowPersistProbesWithBackoff_RFC9293_3_8_6_1(t *testing.T) {
 	cfg := rigConfig()
 	r := establishedWithRTT(t, cfg) // RTO 300 ms
