@@ -10,11 +10,12 @@ import (
 	"offload/tcp"
 )
 
-// A listener whose backlog is full drops further SYNs (counted) instead of
-// growing; once the application accepts, new clients get in. (RFC 9293 §3.10.1:
-// the backlog bounds pending connections; SYN cookies come with issue 4.)
+// With SYN cookies off, a listener whose backlog is full drops further SYNs
+// (counted) instead of growing; once the application accepts, new clients get
+// in on their SYN retries. (RFC 9293 §3.10.1: the backlog bounds pending
+// connections.)
 func TestListenBacklogBoundsPendingConnectionsAndDropsExtraSYNs(t *testing.T) {
-	s := newSimOpts(t, simConfig{noFault: true}, func(o *stack.Options) { o.ListenBacklog = 2 })
+	s := newSimOpts(t, simConfig{noFault: true}, func(o *stack.Options) { o.ListenBacklog = 2; o.NoSYNCookies = true })
 	ln, err := s.b.ListenTCP(netip.AddrPortFrom(simB.Addr(), 80))
 	if err != nil {
 		t.Fatal(err)

@@ -110,6 +110,21 @@ func (l *Listener) enqueue(c *Conn) {
 	signal(l.ready)
 }
 
+// enqueueCookie adds a connection made from a SYN cookie to the accept queue
+// if there is room. Half-open connections do not count here: under a SYN flood
+// they fill the backlog, and cookies exist so real clients still get in.
+func (l *Listener) enqueueCookie(c *Conn) bool {
+	l.mu.Lock()
+	if l.closed || len(l.queue) >= l.limit {
+		l.mu.Unlock()
+		return false
+	}
+	l.queue = append(l.queue, c)
+	l.mu.Unlock()
+	signal(l.ready)
+	return true
+}
+
 // Accept returns an established connection, or ErrWouldBlock (then wait on
 // Ready), or ErrClosed once the listener is closed.
 func (l *Listener) Accept() (*Conn, error) {

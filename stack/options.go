@@ -42,6 +42,10 @@ type Options struct {
 	// ListenBacklog bounds half-open plus not-yet-accepted connections per
 	// listener (default 128); SYNs beyond it are dropped and counted.
 	ListenBacklog int
+	// NoSYNCookies turns SYN cookies (RFC 4987) off: SYNs beyond a listener's
+	// backlog are then dropped (the client retries) instead of answered
+	// statelessly. Cookies are on by default, as with Linux's tcp_syncookies=1.
+	NoSYNCookies bool
 	// MaxConns bounds the connection table (default 65536).
 	MaxConns int
 	// EphemeralPortMin/Max is the local port range for Dial (default 32768–60999, as Linux).

@@ -322,14 +322,64 @@ func (q *queue) inputTCP(now clock.Instant, in *iface.Inbound) {
 		q.reap(c)
 		return
 	}
-	if seg.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) == wire.FlagSYN {
+	switch seg.Flags & (wire.FlagSYN | wire.FlagACK | wire.FlagRST) {
+	case wire.FlagSYN:
 		if l := s.lookupListener(k.local); l != nil {
 			q.accept(now, l, k, seg)
 			return
 		}
+	case wire.FlagACK:
+		if l := s.lookupListener(k.local); l != nil && s.cookies != nil {
+			if q.acceptCookie(now, l, k, seg) {
+				return
+			}
+		}
 	}
 	s.stats.TCPNoConn.Add(1)
 	q.sendReset(now, k, seg)
+}
+
+// sendCookie answers a SYN that found the listener's backlog full with a SYN
+// cookie (RFC 4987 §3.6) and keeps no state.
+func (q *queue) sendCookie(now clock.Instant, k flowKey, syn *tcp.Segment) {
+	s := q.n.s
+	h, err := s.cookies.SYNACK(q.n.tcpConfig(k.local.Addr()), now, syn, k.local, k.remote, s.isn.TSOffset(k.local, k.remote))
+	if err != nil {
+		return
+	}
+	h.SrcPort, h.DstPort = k.local.Port(), k.remote.Port()
+	s.stats.SYNCookiesSent.Add(1)
+	q.emit.send(now, k.local.Addr(), k.remote.Addr(), &h, nil, nil)
+}
+
+// acceptCookie tries a bare ACK to a listener as the end of a handshake whose
+// SYN-ACK carried a cookie. It reports whether the segment was dealt with; a
+// bad cookie is not, and the caller answers with a RST (REFERENCES item 8).
+func (q *queue) acceptCookie(now clock.Instant, l *Listener, k flowKey, ack *tcp.Segment) bool {
+	s := q.n.s
+	tc, err := s.cookies.Accept(q.n.tcpConfig(k.local.Addr()), now, ack, k.local, k.remote, s.isn.TSOffset(k.local, k.remote))
+	if err != nil {
+		s.stats.SYNCookiesRejected.Add(1)
+		return false
+	}
+	c := newConn(s, q, k.local, k.remote, tc)
+	if err := s.insert(c); err != nil {
+		s.stats.TCPConnTableFull.Add(1)
+		return true // dropped: the client retransmits and the cookie still holds
+	}
+	if !l.enqueueCookie(c) {
+		// As Linux without tcp_abort_on_overflow: forget it quietly; the
+		// client's next segment carries the same cookie once there is room.
+		s.remove(c)
+		s.stats.AcceptQueueDrops.Add(1)
+		return true
+	}
+	s.stats.SYNCookiesAccepted.Add(1)
+	c.mu.Lock()
+	q.service(c, now)
+	c.mu.Unlock()
+	q.reap(c)
+	return true
 }
 
 // reopenTimeWait reports whether seg is a new SYN that may take over c's
@@ -353,6 +403,10 @@ func (q *queue) accept(now clock.Instant, l *Listener, k flowKey, syn *tcp.Segme
 	n := q.n
 	s := n.s
 	if !l.reserve() {
+		if s.cookies != nil {
+			q.sendCookie(now, k, syn)
+			return
+		}
 		s.stats.TCPBacklogDrops.Add(1)
 		return
 	}

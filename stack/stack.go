@@ -2,6 +2,7 @@ package stack
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -42,6 +43,9 @@ type Stack struct {
 	// and without it two dials could pick the same port for one destination.
 	dialMu sync.Mutex
 	ports  *tcp.PortAllocator
+	// cookies answers SYNs beyond a listener's backlog statelessly (RFC 4987);
+	// nil when Options.NoSYNCookies.
+	cookies *tcp.SYNCookies
 
 	mu        sync.RWMutex // guards conns, listeners, closed
 	conns     map[flowKey]*Conn
@@ -56,18 +60,22 @@ type Stack struct {
 
 // Stats are the stack's own counters (devices and interfaces keep theirs).
 type Stats struct {
-	TCPSegmentsIn    atomic.Uint64
-	TCPBadHeader     atomic.Uint64
-	TCPNoConn        atomic.Uint64 // segments for no connection (answered with RST)
-	TCPBacklogDrops  atomic.Uint64 // SYNs dropped: listen backlog full
-	TCPConnTableFull atomic.Uint64 // SYNs dropped: MaxConns reached
-	TCPAcceptFailed  atomic.Uint64 // SYNs tcp.Accept refused
-	TxNoBuffer       atomic.Uint64 // segments dropped: transmit pool empty
-	TxOutputErrors   atomic.Uint64 // iface.Output errors (no route, too big)
-	ICMPIgnored      atomic.Uint64 // ICMP errors for no connection or data not in flight (RFC 5927)
-	PMTUUpdates      atomic.Uint64 // frag-needed / packet-too-big that lowered a connection's MSS
-	ConnsOpened      atomic.Uint64
-	ConnsClosed      atomic.Uint64
+	TCPSegmentsIn      atomic.Uint64
+	TCPBadHeader       atomic.Uint64
+	TCPNoConn          atomic.Uint64 // segments for no connection (answered with RST)
+	TCPBacklogDrops    atomic.Uint64 // SYNs dropped: listen backlog full
+	TCPConnTableFull   atomic.Uint64 // SYNs dropped: MaxConns reached
+	TCPAcceptFailed    atomic.Uint64 // SYNs tcp.Accept refused
+	TxNoBuffer         atomic.Uint64 // segments dropped: transmit pool empty
+	TxOutputErrors     atomic.Uint64 // iface.Output errors (no route, too big)
+	SYNCookiesSent     atomic.Uint64 // SYN-ACKs with a cookie: a listener's backlog was full
+	SYNCookiesAccepted atomic.Uint64 // connections made from a returning cookie
+	SYNCookiesRejected atomic.Uint64 // ACKs to a listener with a bad or stale cookie (answered with RST)
+	AcceptQueueDrops   atomic.Uint64 // valid cookie ACKs dropped: the accept queue was full
+	ICMPIgnored        atomic.Uint64 // ICMP errors for no connection or data not in flight (RFC 5927)
+	PMTUUpdates        atomic.Uint64 // frag-needed / packet-too-big that lowered a connection's MSS
+	ConnsOpened        atomic.Uint64
+	ConnsClosed        atomic.Uint64
 }
 
 // New builds a stack over the given devices and starts one owner goroutine per NIC.
@@ -87,6 +95,7 @@ func New(o Options) (*Stack, error) {
 		isn:       tcp.NewISNGenerator(opts.Secret),
 		ports:     tcp.NewPortAllocator(opts.Secret, opts.EphemeralPortMin, opts.EphemeralPortMax),
 		conns:     make(map[flowKey]*Conn),
+		cookies:   syncookies(opts),
 		listeners: make(map[netip.AddrPort]*Listener),
 	}
 	for i, nc := range opts.NICs {
@@ -126,6 +135,16 @@ func (s *Stack) Poll() (busy bool, next clock.Instant) {
 		}
 	}
 	return busy, next
+}
+
+// syncookies keys the SYN cookies with a key derived from the stack's secret,
+// so the cookie hash and the ISN hash never share a key.
+func syncookies(o Options) *tcp.SYNCookies {
+	if o.NoSYNCookies {
+		return nil
+	}
+	sum := sha256.Sum256(append(o.Secret[:], "offload SYN cookies"...))
+	return tcp.NewSYNCookies([16]byte(sum[:16]))
 }
 
 // Close aborts every connection, stops the owner goroutines and closes the devices.
