@@ -43,7 +43,7 @@ func parseClientFlags(args []string, stderr io.Writer) (clientConfig, error) {
 	msg := fs.Int("msg", 64, "rr: request and response size in bytes")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: offload client --link tap|afpacket [--iface NAME] [--netns NAME] --addr 198.18.0.2/24 --connect HOST:PORT --mode %s [--size N] [--count N]\n\n", strings.Join(clientModes, "|"))
+		fmt.Fprintf(stderr, "usage: offload client --link tap|afxdp|afpacket|auto [--iface NAME] [--netns NAME] --addr 198.18.0.2/24 --connect HOST:PORT --mode %s [--size N] [--count N]\n\n", strings.Join(clientModes, "|"))
 		fmt.Fprintf(stderr, "Connects from the offload stack attached to a network interface to a server\n(the kernel's, or another offload serve) and measures throughput or latency.\n\nflags:\n")
 		fs.PrintDefaults()
 	}

@@ -26,13 +26,15 @@ import (
 	"offload/internal/sys"
 	"offload/link"
 	"offload/link/afpacket"
+	"offload/link/afxdp"
+	"offload/link/choose"
 	"offload/link/tap"
 )
 
 // linkOptions say which device the stack runs on and with which address;
 // `offload serve` and `offload client` share them.
 type linkOptions struct {
-	kind       string // "tap" or "afpacket"
+	kind       string // "tap", "afpacket", "afxdp" or "auto"
 	iface      string // TAP interface to create (or attach to), or the interface AF_PACKET binds to
 	netns      string // network namespace name (under /run/netns) or path; "" for ours
 	addr       netip.Prefix
@@ -49,7 +51,7 @@ type linkFlags struct {
 
 func addLinkFlags(fs *flag.FlagSet) *linkFlags {
 	f := &linkFlags{}
-	fs.StringVar(&f.kind, "link", "", "link type: tap (a TAP interface whose kernel side is the peer) or afpacket (an AF_PACKET socket on an existing interface)")
+	fs.StringVar(&f.kind, "link", "", "link type: tap (a TAP interface whose kernel side is the peer), afxdp or afpacket (kernel bypass on an existing interface), or auto (AF_XDP, falling back to AF_PACKET, saying which and why)")
 	fs.StringVar(&f.iface, "iface", "", "interface: the TAP interface to create (tap; empty lets the kernel name it), or the existing interface to bind to (afpacket)")
 	fs.StringVar(&f.netns, "netns", "", "network namespace (a name from ip netns list, or a path) that holds the interface; empty for the current one")
 	fs.StringVar(&f.addr, "addr", "", "the stack's IPv4 address with its prefix length, e.g. 198.18.0.2/24")
@@ -63,17 +65,17 @@ func (f *linkFlags) parse() (linkOptions, error) {
 	o := linkOptions{kind: f.kind, iface: f.iface, netns: f.netns, mtu: f.mtu}
 	switch f.kind {
 	case "tap":
-	case "afpacket":
+	case "afpacket", "afxdp", "auto":
 		if f.iface == "" {
-			return o, errors.New("--link afpacket needs --iface: the interface to bind to (see `ip link`)")
+			return o, fmt.Errorf("--link %s needs --iface: the interface to bind to (see `ip link`)", f.kind)
 		}
 		if f.kernelAddr != "" {
-			return o, errors.New("--kernel-addr is for --link tap only: with afpacket, address the kernel's interfaces with `ip addr`")
+			return o, fmt.Errorf("--kernel-addr is for --link tap only: with %s, address the kernel's interfaces with `ip addr`", f.kind)
 		}
 	case "":
-		return o, errors.New("--link is required: tap or afpacket")
+		return o, errors.New("--link is required: tap, afxdp, afpacket or auto")
 	default:
-		return o, fmt.Errorf("--link %q: want tap or afpacket", f.kind)
+		return o, fmt.Errorf("--link %q: want tap, afxdp, afpacket or auto", f.kind)
 	}
 	if f.iface != "" && (len(f.iface) > 15 || strings.ContainsAny(f.iface, "/ \t\n:")) {
 		return o, fmt.Errorf("--iface %q is not a valid interface name (at most 15 characters, no '/', ':' or spaces)", f.iface)
@@ -138,9 +140,16 @@ func (o *linkOptions) checkPrivileges() error {
 		if !sys.HasCapability(sys.CapNetAdmin) {
 			missing = append(missing, "CAP_NET_ADMIN (to create the TAP interface)")
 		}
-	case "afpacket":
+	case "afpacket", "auto":
 		if !sys.HasCapability(sys.CapNetRaw) {
-			missing = append(missing, "CAP_NET_RAW (to open an AF_PACKET socket)")
+			missing = append(missing, "CAP_NET_RAW (to open an AF_PACKET or AF_XDP socket)")
+		}
+	case "afxdp":
+		if !sys.HasCapability(sys.CapNetRaw) {
+			missing = append(missing, "CAP_NET_RAW (to open an AF_XDP socket)")
+		}
+		if !sys.HasCapability(sys.CapNetAdmin) {
+			missing = append(missing, "CAP_NET_ADMIN (to attach the XDP program)")
 		}
 	}
 	if o.netns != "" && !sys.HasCapability(sys.CapSysAdmin) {
@@ -258,6 +267,24 @@ func openLink(o linkOptions) (*attached, error) {
 			return nil, err
 		}
 		return &attached{dev: d, ifname: o.iface}, nil
+	case "afxdp", "auto":
+		prefer := choose.Auto
+		if o.kind == "afxdp" {
+			prefer = choose.AFXDP
+		}
+		d, how, err := choose.Open(o.iface, nsPath, prefer, o.addr.Addr())
+		switch {
+		case errors.Is(err, afxdp.ErrNoInterface) || errors.Is(err, afpacket.ErrNoInterface):
+			return nil, fmt.Errorf("no such interface: there is no %q%s (`%s link` lists them)", o.iface, inNS, ipCmd)
+		case errors.Is(err, afxdp.ErrNotPrivileged) || errors.Is(err, afpacket.ErrNotPrivileged):
+			return nil, fmt.Errorf("not privileged: %w", err)
+		case errors.Is(err, afxdp.ErrUnavailable):
+			return nil, fmt.Errorf("%w (try --link auto to fall back to AF_PACKET)", err)
+		case err != nil:
+			return nil, err
+		}
+		fmt.Fprintln(os.Stderr, how) // one line: which link, in which mode, and why
+		return &attached{dev: d, ifname: o.iface}, nil
 	}
 	return nil, fmt.Errorf("unknown link type %q", o.kind)
 }
@@ -292,7 +319,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	mode := fs.String("mode", "", "what to serve: discard (read and drop, RFC 863), echo (RFC 862), http (net/http: GET /, GET /bytes/N, POST /sha256), sink (offload client --mode sink)")
 	port := fs.Int("port", 0, "TCP port to listen on (default: 9 discard, 7 echo, 80 http, 5001 sink)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: offload serve --link tap|afpacket [--iface NAME] [--netns NAME] --addr 198.18.0.2/24 --mode %s [--port N]\n\n", strings.Join(serveModes, "|"))
+		fmt.Fprintf(stderr, "usage: offload serve --link tap|afxdp|afpacket|auto [--iface NAME] [--netns NAME] --addr 198.18.0.2/24 --mode %s [--port N]\n\n", strings.Join(serveModes, "|"))
 		fmt.Fprintf(stderr, "Runs a server on the offload stack attached to a network interface, so standard\ntools (curl, nc, iperf-like clients) in another namespace can talk to it.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
