@@ -23,8 +23,8 @@ func TestServeFlagsAreValidated(t *testing.T) {
 	}{
 		{base, ""},
 		{with("--port", "8080", "--iface", "t0", "--netns", "x", "--kernel-addr", "198.18.0.1/24", "--gateway", "198.18.0.254"), ""},
-		{[]string{"--addr", "198.18.0.2/24", "--mode", "echo"}, "--link is required: tap or afpacket"},
-		{with("--link", "xdp"), `--link "xdp": want tap or afpacket`},
+		{[]string{"--addr", "198.18.0.2/24", "--mode", "echo"}, "--link is required: tap, afxdp, afpacket or auto"},
+		{with("--link", "xdp"), `--link "xdp": want tap, afxdp, afpacket or auto`},
 		{[]string{"--link", "afpacket", "--addr", "198.18.0.2/24", "--mode", "echo"}, "--link afpacket needs --iface"},
 		{[]string{"--link", "afpacket", "--iface", "e0", "--kernel-addr", "198.18.0.1/24", "--addr", "198.18.0.2/24", "--mode", "echo"}, "--kernel-addr is for --link tap only"},
 		{[]string{"--link", "tap", "--mode", "echo"}, "--addr is required"},

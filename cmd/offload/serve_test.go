@@ -286,7 +286,7 @@ func TestNotPrivilegedSaysWhatToDo(t *testing.T) {
 	t.Logf("as nobody:\n%s", out)
 	for _, want := range []string{
 		"serve: not privileged: this needs root; missing CAP_NET_ADMIN (to create the TAP interface). Run it as root (sudo offload ...)",
-		"serve: not privileged: this needs root; missing CAP_NET_RAW (to open an AF_PACKET socket) and CAP_SYS_ADMIN (to enter network namespace x)",
+		"serve: not privileged: this needs root; missing CAP_NET_RAW (to open an AF_PACKET or AF_XDP socket) and CAP_SYS_ADMIN (to enter network namespace x)",
 		"setcap cap_net_admin,cap_net_raw,cap_sys_admin+ep",
 		"client: not privileged: this needs root; missing CAP_NET_ADMIN",
 	} {
