@@ -29,10 +29,16 @@ type Options struct {
 	// Link is the device the stack sends and receives on (link/pipe, link/tap,
 	// link/afpacket, ...). The stack owns it from now on and closes it.
 	Link link.Device
-	// Addr is the stack's IPv4 address with its subnet, e.g. 198.18.0.2/24.
+	// Addr is the stack's address with its subnet, e.g. 198.18.0.2/24 or
+	// 2001:db8::2/64.
 	Addr netip.Prefix
-	// Gateway, if set, is the next hop for destinations outside Addr's subnet.
+	// Addrs are further addresses (an IPv6 one beside an IPv4 Addr makes the
+	// stack dual-stack: listeners on ":80" take both families).
+	Addrs []netip.Prefix
+	// Gateway, if set, is the next hop for IPv4 destinations outside the subnets.
 	Gateway netip.Addr
+	// Gateway6, if set, is the next hop for IPv6 destinations outside the subnets.
+	Gateway6 netip.Addr
 
 	// TCP holds per-connection TCP settings; nil means tcp.DefaultConfig().
 	TCP *tcp.Config
@@ -62,7 +68,7 @@ func New(opts Options) (*Stack, error) {
 		return nil, errors.New("offload: Options.Addr is not set: give the stack an address with its subnet, e.g. 198.18.0.2/24")
 	}
 	st, err := stack.New(stack.Options{
-		NICs:          []stack.NIC{{Device: opts.Link, Addrs: []netip.Prefix{opts.Addr}, Gateway: opts.Gateway}},
+		NICs:          []stack.NIC{{Device: opts.Link, Addrs: append([]netip.Prefix{opts.Addr}, opts.Addrs...), Gateway: opts.Gateway, Gateway6: opts.Gateway6}},
 		TCP:           opts.TCP,
 		ListenBacklog: opts.ListenBacklog,
 		MaxConns:      opts.MaxConns,
