@@ -3,6 +3,7 @@ package tcp
 import (
 	"io"
 	"time"
+	"unsafe"
 
 	"offload/clock"
 	"offload/wire"
@@ -360,6 +361,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	n := c.rcvBuf.read(p)
 	c.maybeWindowUpdate()
+	c.releaseBuffers()
 	return n, nil
 }
 
@@ -382,6 +384,7 @@ func (c *Conn) Consume(n int) {
 	n = max(0, min(n, c.rcvBuf.n))
 	c.rcvBuf.consume(n)
 	c.maybeWindowUpdate()
+	c.releaseBuffers()
 }
 
 // PeekWrite returns the free space of the send buffer in place, as at most two
@@ -459,11 +462,13 @@ func (c *Conn) Close() {
 	c.rdClosed = true
 	switch c.state {
 	case StateClosed, StateListen:
+		c.releaseBuffers()
 		return
 	case StateSynSent:
 		c.enterClosed()
 		return
 	case StateTimeWait:
+		c.releaseBuffers() // unread data is discarded now
 		return
 	}
 	if c.rcvBuf.n > 0 {
@@ -473,6 +478,7 @@ func (c *Conn) Close() {
 	c.CloseWrite()
 	if c.state == StateFinWait2 {
 		c.closeAt = c.now.Add(c.cfg.TimeWait)
+		c.releaseBuffers()
 	}
 }
 
@@ -514,6 +520,37 @@ func (c *Conn) enterClosed() {
 	c.ooo = c.ooo[:0]
 	c.txq.reset()
 	c.rack.timerAt, c.rack.tlpAt = clock.Never, clock.Never
+	c.releaseBuffers()
+}
+
+// releaseBuffers hands back the buffers a connection can no longer use: a
+// server closing first keeps each connection in TIME-WAIT for 2*MSL, and its
+// rings would dwarf what it needs there (sequence numbers, timestamps, the
+// timer). The send side goes once our FIN is acknowledged (FIN-WAIT-2,
+// TIME-WAIT) or the connection is CLOSED; the receive side once nothing more
+// can be received (TIME-WAIT, CLOSED) or anything that arrives would be
+// answered with a RST (FIN-WAIT-2 after Close, RFC 1122 §4.2.2.13), and the
+// application has read or discarded what the ring holds. Every path that can
+// run afterwards works on released buffers: they act as empty and zero-sized.
+func (c *Conn) releaseBuffers() {
+	var rcvDone bool
+	switch c.state {
+	case StateTimeWait, StateClosed:
+		rcvDone = true
+		c.ooo = nil // emptied by the FIN or by enterClosed
+	case StateFinWait2:
+		// After Close, Read fails and new data draws a RST: data held out
+		// of order can never be read either.
+		rcvDone = c.rdClosed
+	default:
+		return
+	}
+	c.sndBuf.release()
+	c.txq.release()
+	if rcvDone && (c.rcvBuf.n == 0 || c.closed) {
+		c.rcvBuf.release()
+		c.ooo = nil
+	}
 }
 
 // fail ends the connection with a terminal error.
@@ -533,6 +570,17 @@ func (c *Conn) Deadline() clock.Instant {
 	return d
 }
 
+// BufferBytes is the memory held by the connection's buffers: the send and
+// receive rings, the out-of-order table and the send scoreboard. They are
+// released once nothing can use them any more (the send side from FIN-WAIT-2
+// on; the receive side in TIME-WAIT and CLOSED, or FIN-WAIT-2 after Close,
+// once the application has read or discarded what it holds), so a connection
+// lingering in TIME-WAIT costs only the Conn itself (about 1.2 KiB).
+func (c *Conn) BufferBytes() int {
+	return c.sndBuf.size() + c.rcvBuf.size() +
+		cap(c.ooo)*int(unsafe.Sizeof(seqRange{})) + len(c.txq.e)*int(unsafe.Sizeof(txSeg{}))
+}
+
 // Info is a snapshot of a connection's negotiated parameters and counters.
 type Info struct {
 	State                State
@@ -549,6 +597,7 @@ type Info struct {
 	RecvBuffered         int // bytes received in order and not yet read
 	OutOfOrderRanges     int
 	InRecovery           bool
+	BufferBytes          int // memory held by the connection's buffers (see Conn.BufferBytes)
 
 	SegmentsIn, SegmentsOut uint64
 	Retransmits             uint64 // segments retransmitted (timeout, fast retransmit, recovery)
@@ -590,6 +639,7 @@ func (c *Conn) Info() Info {
 		RecvBuffered:     c.rcvBuf.n,
 		OutOfOrderRanges: len(c.ooo),
 		InRecovery:       c.inRecovery,
+		BufferBytes:      c.BufferBytes(),
 
 		SegmentsIn: c.st.segsIn, SegmentsOut: c.st.segsOut,
 		Retransmits: c.st.retransmits, Timeouts: c.st.timeouts, FastRetransmits: c.st.fastRetransmits,

@@ -16,7 +16,12 @@
 //
 // Buffers are fixed-size rings allocated once per connection (Dial/Accept); the
 // steady-state data path (OnSegment with in-order data, Poll, Read, Write) does
-// not allocate.
+// not allocate. They are released as soon as they can no longer be used:
+// the send side once our FIN is acknowledged (FIN-WAIT-2) or the connection
+// is CLOSED, the receive side in TIME-WAIT and CLOSED (and in FIN-WAIT-2
+// after Close) once the application has read or discarded what it holds. A
+// connection lingering in TIME-WAIT for 2*MSL costs only the Conn itself
+// (BufferBytes reports what is held).
 //
 // Policies worth knowing:
 //   - Out-of-order data is stored in the receive ring at its final offset. At

@@ -260,8 +260,27 @@ func checkInvariants(t *testing.T, c *Conn, now clock.Instant, rangesCap int) {
 	if c.sndBuf.n < 0 || c.sndBuf.n > c.sndBuf.size() || c.rcvBuf.n < 0 || c.rcvBuf.n > c.rcvBuf.size() {
 		t.Fatalf("buffer counts %d/%d %d/%d", c.sndBuf.n, c.sndBuf.size(), c.rcvBuf.n, c.rcvBuf.size())
 	}
-	if cap(c.ooo) != rangesCap || len(c.ooo) > rangesCap {
-		t.Fatalf("reassembly table grew: %d/%d (cap was %d)", len(c.ooo), cap(c.ooo), rangesCap)
+	switch c.state {
+	case StateTimeWait, StateClosed:
+		// Nothing can be sent or received any more: the buffers are gone,
+		// but for unread data the application may still read.
+		if c.sndBuf.size() != 0 || cap(c.ooo) != 0 || len(c.txq.e) != 0 || c.rcvBuf.size() != 0 && (c.rcvBuf.n == 0 || c.closed) {
+			t.Fatalf("%v holds buffers: %d bytes (%d unread)", c.state, c.BufferBytes(), c.rcvBuf.n)
+		}
+	case StateFinWait2:
+		// Our FIN is acknowledged: nothing more to send. After Close,
+		// nothing more to receive either (new data draws a RST).
+		orphan := c.rdClosed
+		if c.sndBuf.size() != 0 || len(c.txq.e) != 0 || orphan && (c.rcvBuf.size() != 0 || cap(c.ooo) != 0) {
+			t.Fatalf("%v (closed %v) holds buffers: %d bytes (%d unread)", c.state, c.rdClosed, c.BufferBytes(), c.rcvBuf.n)
+		}
+		if !orphan && cap(c.ooo) != rangesCap {
+			t.Fatalf("reassembly table changed: %d/%d (cap was %d)", len(c.ooo), cap(c.ooo), rangesCap)
+		}
+	default:
+		if cap(c.ooo) != rangesCap || len(c.ooo) > rangesCap {
+			t.Fatalf("reassembly table grew: %d/%d (cap was %d)", len(c.ooo), cap(c.ooo), rangesCap)
+		}
 	}
 	right := c.rcvNxt + wire.Seq(c.rcvBuf.free())
 	for i, r := range c.ooo {
@@ -403,7 +422,8 @@ func fuzzPairBody(t *testing.T, in []byte) {
 func checkScoreboard(t *testing.T, c *Conn) {
 	t.Helper()
 	q := &c.txq
-	if len(q.e) != c.cfg.ScoreboardSegments || q.n > len(q.e) || q.n < 0 {
+	released := len(q.e) == 0 && (c.state == StateTimeWait || c.state == StateClosed || c.state == StateFinWait2)
+	if len(q.e) != c.cfg.ScoreboardSegments && !released || q.n > len(q.e) || q.n < 0 {
 		t.Fatalf("scoreboard grew: %d/%d (configured %d)", q.n, len(q.e), c.cfg.ScoreboardSegments)
 	}
 	bytes, sb, lb, sn, ln := 0, 0, 0, 0, 0

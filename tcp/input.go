@@ -143,8 +143,7 @@ func (c *Conn) inSynchronized(now clock.Instant, seg *Segment) {
 	if fin {
 		segLen++
 	}
-	wnd := c.rcvBuf.free()
-	if !acceptable(seq, segLen, c.rcvNxt, wnd) {
+	if !acceptable(seq, segLen, c.rcvNxt, c.rcvWindow()) {
 		// RFC 9293 §3.10.7.4 first check: answer with an ACK unless it is a RST.
 		if !f.Has(wire.FlagRST) {
 			if c.state == StateTimeWait && fin {
@@ -155,7 +154,7 @@ func (c *Conn) inSynchronized(now clock.Instant, seg *Segment) {
 			}
 			if len(payload) > 0 && c.sackOK && c.state.synchronized() {
 				end := seq + wire.Seq(len(payload))
-				if end.LessEq(c.rcvNxt) && end.GreaterThan(c.rcvNxt-wire.Seq(c.rcvBuf.size())) {
+				if end.LessEq(c.rcvNxt) && end.GreaterThan(c.rcvNxt-wire.Seq(c.cfg.RecvBufferSize)) {
 					// RFC 2883 §4: a retransmission of data we already
 					// delivered; report it so the sender learns it was spurious.
 					c.noteDSACK(seq, end)
@@ -236,6 +235,19 @@ func acceptable(seq wire.Seq, segLen int, rcvNxt wire.Seq, wnd int) bool {
 	default:
 		return seq.InWindow(rcvNxt, w) || (seq+wire.Seq(segLen-1)).InWindow(rcvNxt, w)
 	}
+}
+
+// rcvWindow is RCV.WND for the acceptability test: the free receive space, or
+// in TIME-WAIT or with the receive ring released (nothing more is taken) the
+// window we last advertised, as Linux's TIME-WAIT sockets do.
+func (c *Conn) rcvWindow() int {
+	if c.state == StateTimeWait || c.rcvBuf.size() == 0 {
+		if c.rcvAdv.GreaterThan(c.rcvNxt) {
+			return int(c.rcvAdv - c.rcvNxt)
+		}
+		return 0
+	}
+	return c.rcvBuf.free()
 }
 
 // gotSomething notes an acceptable segment: the peer is alive.
@@ -351,6 +363,7 @@ func (c *Conn) onAck(now clock.Instant, seg *Segment, seq, ack wire.Seq, segLen 
 			if c.rdClosed {
 				c.closeAt = now.Add(c.cfg.TimeWait)
 			}
+			c.releaseBuffers()
 		case StateClosing:
 			c.enterTimeWait(now)
 		case StateLastAck:
@@ -505,7 +518,9 @@ func (c *Conn) enterTimeWait(now clock.Instant) {
 	c.state = StateTimeWait
 	c.rtoAt, c.persistAt, c.keepAt = clock.Never, clock.Never, clock.Never
 	c.rack.timerAt, c.rack.tlpAt = clock.Never, clock.Never
+	c.fastRetx, c.forceSend, c.lostRetxForce, c.tlpNewData = false, false, false, false
 	c.closeAt = now.Add(c.cfg.TimeWait)
+	c.releaseBuffers()
 }
 
 // onData takes the segment's text and FIN (RFC 9293 §3.10.7.4 seventh and
@@ -570,24 +585,28 @@ func (c *Conn) onData(now clock.Instant, seq wire.Seq, payload []byte, fin bool)
 			c.reassemble(now, seq, payload)
 		}
 	}
-	if fin {
-		if finAt == c.rcvNxt {
-			c.onFIN(now)
-		} else if finAt.GreaterThan(c.rcvNxt) {
-			c.oooFin = true
-			c.oooFinSeq = finAt
-			c.ackNow = true
-			// Anything held beyond the FIN was bogus: forget it.
-			k := 0
-			for _, r := range c.ooo {
-				if r.start.LessThan(finAt) {
-					r.end = wire.MinSeq(r.end, finAt)
-					c.ooo[k] = r
-					k++
-				}
+	if fin && finAt.GreaterThan(c.rcvNxt) {
+		// A FIN beyond a hole: remember where it goes.
+		c.oooFin = true
+		c.oooFinSeq = finAt
+		c.ackNow = true
+		// Anything held beyond the FIN was bogus: forget it.
+		k := 0
+		for _, r := range c.ooo {
+			if r.start.LessThan(finAt) {
+				r.end = wire.MinSeq(r.end, finAt)
+				c.ooo[k] = r
+				k++
 			}
-			c.ooo = c.ooo[:k]
 		}
+		c.ooo = c.ooo[:k]
+	}
+	// The FIN is taken when RCV.NXT reaches it (RFC 9293 §3.10.7.4, eighth
+	// check): with this segment, or, for a FIN that arrived ahead of a hole,
+	// with the data that fills the hole. Data moves RCV.NXT only above (the
+	// in-order fast path or reassemble), so this one check covers both.
+	if fin && finAt == c.rcvNxt || c.oooFin && c.oooFinSeq == c.rcvNxt {
+		c.onFIN(now)
 	}
 }
 
@@ -667,9 +686,6 @@ func (c *Conn) reassemble(now clock.Instant, seq wire.Seq, p []byte) {
 			c.ackNow = true
 		} else {
 			c.scheduleACK(now, int(nr.end-nr.start))
-		}
-		if c.oooFin && c.oooFinSeq == c.rcvNxt {
-			c.onFIN(now)
 		}
 		return
 	}

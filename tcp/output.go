@@ -566,6 +566,10 @@ func (c *Conn) ackSent(win uint32) {
 // the right edge moves forward only in steps of at least min(RCV.BUFF/2, MSS)
 // (receiver SWS avoidance, RFC 9293 §3.8.6.2.2) and never moves back.
 func (c *Conn) advertisedWindow() int {
+	if c.rcvBuf.size() == 0 {
+		// Released (nothing more is taken): keep offering what we offered.
+		return c.rcvWindow()
+	}
 	free := c.rcvBuf.free()
 	maxWin := 0xffff << c.rcvWScale
 	free = min(free, maxWin)

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"testing"
 
@@ -139,5 +140,55 @@ func TestDataHeldBeyondFINIsDiscarded_RFC9293_3_10_7_4(t *testing.T) {
 	r.send(data(peerISS+1, rigISS+1, 65535, []byte("0123456789")))
 	if got, _ := readAll(r.c, nil); string(got) != "0123456789end" || r.c.State() != StateCloseWait {
 		t.Fatalf("%q %v", got, r.c.State())
+	}
+}
+
+// A FIN that arrives ahead of the last data (reordering, no other data held
+// out of order) is taken as soon as the data before it arrives in order: RCV.NXT
+// then reaches the FIN (RFC 9293 §3.10.7.4, eighth check), so the connection
+// must not wait for the peer to retransmit it. Also when the data fills the
+// hole in several segments, and when the FIN sits right at the end of data
+// held out of order.
+func TestOutOfOrderFINTakenOnceTheDataBeforeItArrives_RFC9293_3_10_7_4(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		early []seg // arrive before the FIN
+		late  []seg // arrive after it, in order
+		want  string
+	}{
+		{"one segment", nil, []seg{data(peerISS+1, rigISS+1, 65535, []byte("abcdef"))}, "abcdef"},
+		{"two segments", nil, []seg{
+			data(peerISS+1, rigISS+1, 65535, []byte("abc")),
+			data(peerISS+4, rigISS+1, 65535, []byte("def")),
+		}, "abcdef"},
+		{"first part before the FIN", []seg{data(peerISS+1, rigISS+1, 65535, []byte("abc"))},
+			[]seg{data(peerISS+4, rigISS+1, 65535, []byte("def"))}, "abcdef"},
+		{"FIN at the end of held data", []seg{data(peerISS+4, rigISS+1, 65535, []byte("def"))},
+			[]seg{data(peerISS+1, rigISS+1, 65535, []byte("abc"))}, "abcdef"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newEstablishedRig(t, rigConfig())
+			for _, s := range tc.early {
+				r.send(s)
+			}
+			fin := ack(peerISS+7, rigISS+1, 65535)
+			fin.Flags |= wire.FlagFIN
+			r.send(fin)
+			if r.c.State() != StateEstablished {
+				t.Fatal("FIN beyond a hole processed early")
+			}
+			var out []seg
+			for _, s := range tc.late {
+				out = r.send(s)
+			}
+			// No time has passed and nothing was retransmitted.
+			if r.c.State() != StateCloseWait || len(out) != 1 || out[0].Ack != peerISS+8 {
+				t.Fatalf("state %v, answer %v; want CLOSE-WAIT and an ACK of the FIN (%d)", r.c.State(), out, peerISS+8)
+			}
+			got, err := readAll(r.c, nil)
+			if string(got) != tc.want || err != io.EOF {
+				t.Fatalf("read %q, %v; want %q, then EOF", got, err, tc.want)
+			}
+		})
 	}
 }

@@ -2,8 +2,13 @@ package tcp
 
 // ring is a fixed-size byte ring. Logical offset 0 is the oldest byte (head); the
 // first n bytes are "filled". The receive side also stores out-of-order data at
-// logical offsets beyond n (see reassembly in recv.go), so head only moves by
+// logical offsets beyond n (see reassemble in input.go), so head only moves by
 // consume, never by a reset.
+//
+// A ring can be released (its memory handed back once the connection can no
+// longer use it, as in TIME-WAIT): a released ring is empty with size 0, and
+// every method still works on it, as on a full and empty ring at once (append
+// takes nothing, peek and read return nothing), without allocating.
 type ring struct {
 	buf  []byte
 	head int
@@ -11,6 +16,9 @@ type ring struct {
 }
 
 func newRing(size int) ring { return ring{buf: make([]byte, size)} }
+
+// release drops the buffer and whatever it holds.
+func (r *ring) release() { *r = ring{} }
 
 func (r *ring) size() int { return len(r.buf) }
 func (r *ring) free() int { return len(r.buf) - r.n }
@@ -34,16 +42,17 @@ func (r *ring) append(p []byte) int {
 
 // writeAt copies p to logical offset off without changing n. off+len(p) <= size.
 func (r *ring) writeAt(off int, p []byte) {
-	if len(p) == 0 {
+	if len(p) == 0 || len(r.buf) == 0 {
 		return
 	}
 	c := copy(r.buf[r.pos(off):], p)
 	copy(r.buf, p[c:])
 }
 
-// peek returns logical bytes [off, off+n) as at most two slices, without copying.
+// peek returns logical bytes [off, off+n) as at most two slices, without
+// copying. off+n <= size (nothing for a released ring).
 func (r *ring) peek(off, n int) (a, b []byte) {
-	if n == 0 {
+	if n <= 0 || len(r.buf) == 0 {
 		return nil, nil
 	}
 	p := r.pos(off)
@@ -65,6 +74,9 @@ func (r *ring) read(p []byte) int {
 
 // consume drops the n oldest filled bytes.
 func (r *ring) consume(n int) {
+	if n <= 0 {
+		return
+	}
 	r.head = r.pos(n)
 	if r.head == len(r.buf) {
 		r.head = 0

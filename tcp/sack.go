@@ -50,6 +50,9 @@ func (q *txQueue) at(i int) *txSeg {
 	return &q.e[j]
 }
 
+// release drops the table (a connection that sends nothing more).
+func (q *txQueue) release() { *q = txQueue{} }
+
 func (q *txQueue) reset() {
 	q.head, q.n = 0, 0
 	q.bytes, q.sackedBytes, q.lostBytes, q.sackedN, q.lostN = 0, 0, 0, 0, 0
@@ -129,6 +132,9 @@ func (q *txQueue) pipe() int { return q.bytes - q.sackedBytes - q.lostBytes }
 // txSent records new data [seq, seq+n) sent at now, one entry per MSS.
 func (c *Conn) txSent(now clock.Instant, seq wire.Seq, n int) {
 	q := &c.txq
+	if len(q.e) == 0 {
+		return // released
+	}
 	for n > 0 {
 		if q.n == len(q.e) {
 			// Full: fold the rest into the last entry rather than grow.
