@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -160,19 +159,6 @@ func TestConcurrentShortConnectionsWithKernel(t *testing.T) {
 	}
 }
 
-// knownBugsEnv, set to 1, makes tests for known (reported, unfixed) bugs fail
-// instead of skipping.
-const knownBugsEnv = "OFFLOAD_INTEROP_KNOWN_BUGS"
-
-// knownBug skips the test with a report of the bug unless knownBugsEnv=1.
-func knownBug(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv(knownBugsEnv) == "1" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf("known bug (set "+knownBugsEnv+"=1 to fail on it): "+format, args...)
-}
-
 // TestTimeWaitConnectionsDoNotHoldTheirBuffers: a server that closes first
 // keeps every connection in TIME-WAIT for 2*MSL (RFC 9293 §3.4.2), 60 s by
 // default. Nothing can be sent or received in TIME-WAIT, so a connection there
@@ -207,7 +193,7 @@ func TestTimeWaitConnectionsDoNotHoldTheirBuffers(t *testing.T) {
 		t.Fatalf("only %d of %d connections in TIME-WAIT: the test measures nothing", got, n)
 	}
 	if perConn := held / n; perConn > 16<<10 {
-		knownBug(t, "%d TIME-WAIT connections hold %d MiB, %d KiB each: the send and receive rings are kept until TIME-WAIT ends",
+		t.Fatalf("%d TIME-WAIT connections hold %d MiB, %d KiB each: buffers are kept in TIME-WAIT",
 			n, held>>20, perConn>>10)
 	}
 }

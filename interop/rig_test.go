@@ -23,6 +23,8 @@ import (
 	"offload/link/fault"
 	"offload/link/pcap"
 	"offload/link/tap"
+	"offload/netconn"
+	"offload/stack"
 	"offload/tcp"
 )
 
@@ -33,6 +35,21 @@ var (
 	kernelAddr   = kernelPrefix.Addr()
 	ourAddr      = ourPrefix.Addr()
 )
+
+// The IPv6 addresses of a rig with rigOptions.ipv6, in one /64 of the
+// benchmarking block (RFC 5180).
+var (
+	kernelPrefix6 = netip.MustParsePrefix("2001:2::1/64")
+	ourPrefix6    = netip.MustParsePrefix("2001:2::2/64")
+)
+
+// Address families the tests run over.
+const (
+	famIPv4 = "ipv4"
+	famIPv6 = "ipv6"
+)
+
+var families = []string{famIPv4, famIPv6}
 
 // Link types the tests run over.
 const (
@@ -55,14 +72,23 @@ var linkTypes = []string{linkTAP, linkAFPacket}
 //     kernel has no address (so it stays silent). The veth keeps its default
 //     offloads, so the kernel sends TSO super-frames that AF_PACKET reports
 //     whole with their GSO metadata.
+//
+// With rigOptions.ipv6 both sides also hold an IPv6 address on the same link
+// (kernelPrefix6, ourPrefix6) and the rig's connections use it: IPv6 stays on
+// on the kernel's interface, its address skips DAD (netns.Host.AddAddr), and
+// on afpacket the kernel behind our socket has IPv6 off, so it stays silent.
 type rig struct {
 	link     string
 	kernel   *netns.Host // the namespace whose kernel is our peer
 	kernelIf string      // the kernel's interface facing us, inside kernel
 	dev      link.Device
 	hole     *blackhole // nil unless rigOptions.blackhole
-	st       *offload.Stack
+	st       *ourStack
 	dialer   *nsDialer
+
+	// The addresses connections use: kernelAddr and ourAddr, or with
+	// rigOptions.ipv6 those of kernelPrefix6 and ourPrefix6.
+	kernelIP, ourIP netip.Addr
 
 	transfers atomic.Uint32 // runTransfer calls, for a fresh port each
 
@@ -94,14 +120,37 @@ type rigOptions struct {
 	mtu       int           // link MTU (1500 if 0)
 	faults    *fault.Config // if set, wrap the device in link/fault
 	backlog   int           // listen backlog (the stack's default if 0)
+	// ipv6: both sides also get an IPv6 address (kernelPrefix6, ourPrefix6)
+	// and connections use it; IPv6 stays on on the kernel's interface (the
+	// kernel then also sends router solicitations and MLD reports our way).
+	ipv6 bool
 }
+
+// ourStack is our stack as the tests use it: offload.Stack's methods, over a
+// stack that may hold addresses of both families (offload.Options has one).
+type ourStack struct{ st *stack.Stack }
+
+func (s *ourStack) Listen(network, address string) (net.Listener, error) {
+	return netconn.Listen(s.st, network, address)
+}
+
+func (s *ourStack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	d := netconn.Dialer{Stack: s.st}
+	return d.DialContext(ctx, network, address)
+}
+
+func (s *ourStack) Stack() *stack.Stack { return s.st }
+func (s *ourStack) Close() error        { return s.st.Close() }
 
 // newRig builds the topology for link type lt and starts a stack on it.
 // Everything is removed when the test ends.
 func newRig(t testing.TB, lt string, o rigOptions) *rig {
 	t.Helper()
 	netns.Require(t)
-	r := &rig{link: lt}
+	r := &rig{link: lt, kernelIP: kernelAddr, ourIP: ourAddr}
+	if o.ipv6 {
+		r.kernelIP, r.ourIP = kernelPrefix6.Addr(), ourPrefix6.Addr()
+	}
 	switch lt {
 	case linkTAP:
 		r.kernel = netns.NewHost(t, "itap")
@@ -110,16 +159,32 @@ func newRig(t testing.TB, lt string, o rigOptions) *rig {
 			t.Fatal(err)
 		}
 		r.dev, r.kernelIf = d, d.IfName()
-		if err := r.kernel.Sysctl("net.ipv6.conf."+d.IfName()+".disable_ipv6", "1"); err != nil {
-			d.Close()
-			t.Fatal(err)
+		if !o.ipv6 {
+			err = r.kernel.Sysctl("net.ipv6.conf."+d.IfName()+".disable_ipv6", "1")
 		}
-		if err := r.kernel.AddAddr(d.IfName(), kernelPrefix); err != nil {
+		if err == nil {
+			err = r.kernel.AddAddr(d.IfName(), kernelPrefix)
+		}
+		if err == nil && o.ipv6 {
+			err = r.kernel.AddAddr(d.IfName(), kernelPrefix6) // without DAD: usable at once
+		}
+		if err != nil {
 			d.Close()
 			t.Fatal(err)
 		}
 	case linkAFPacket:
-		p := netns.NewPair(t, netns.PairConfig{Name: "iafp", AddrA: kernelPrefix, DisableIPv6: true, MTU: o.mtu})
+		p := netns.NewPair(t, netns.PairConfig{Name: "iafp", AddrA: kernelPrefix, DisableIPv6: !o.ipv6, MTU: o.mtu})
+		if o.ipv6 {
+			if err := p.A.AddAddr(p.IfA, kernelPrefix6); err != nil {
+				t.Fatal(err)
+			}
+			// The kernel behind our AF_PACKET socket holds no address and
+			// should stay silent: no link-local address, solicitations or
+			// MLD reports of its own on our link.
+			if err := p.B.Sysctl("net.ipv6.conf."+p.IfB+".disable_ipv6", "1"); err != nil {
+				t.Fatal(err)
+			}
+		}
 		d, err := afpacket.Open(afpacket.Config{Interface: p.IfB, Netns: p.B.Path()})
 		if err != nil {
 			t.Fatal(err)
@@ -134,16 +199,29 @@ func newRig(t testing.TB, lt string, o rigOptions) *rig {
 	if o.faults != nil {
 		r.dev = fault.New(r.dev, *o.faults)
 	}
+	var err error
 	if o.blackhole {
 		r.hole = newBlackhole(r.dev)
 		r.dev = r.hole
 	}
-	st, err := offload.New(offload.Options{Link: r.dev, Addr: ourPrefix, TCP: o.tcp, ListenBacklog: o.backlog})
+	var st *stack.Stack
+	if o.ipv6 {
+		st, err = stack.New(stack.Options{
+			NICs: []stack.NIC{{Device: r.dev, Addrs: []netip.Prefix{ourPrefix, ourPrefix6}}},
+			TCP:  o.tcp, ListenBacklog: o.backlog,
+		})
+	} else {
+		// The embedding API, as a user of one IPv4 address calls it.
+		var ost *offload.Stack
+		if ost, err = offload.New(offload.Options{Link: r.dev, Addr: ourPrefix, TCP: o.tcp, ListenBacklog: o.backlog}); err == nil {
+			st = ost.Stack()
+		}
+	}
 	if err != nil {
 		r.dev.Close()
 		t.Fatal(err)
 	}
-	r.st = st
+	r.st = &ourStack{st: st}
 	t.Cleanup(func() { st.Close() }) // before the namespaces go (cleanups run last-in first-out)
 	r.dialer = startDialer(t, r.kernel, 8)
 	t.Cleanup(r.closeTracked) // first of all
@@ -181,7 +259,7 @@ func (r *rig) kernelListen(t testing.TB, port uint16) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	err := r.kernel.Run(func() (err error) {
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(kernelAddr, port).String())
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(r.kernelIP, port).String())
 		return err
 	})
 	if err != nil {
@@ -207,7 +285,7 @@ func (r *rig) setKernelLinkDown(t testing.TB) {
 // ourListen opens a listener on our stack.
 func (r *rig) ourListen(t testing.TB, port uint16) net.Listener {
 	t.Helper()
-	ln, err := r.st.Listen("tcp", netip.AddrPortFrom(ourAddr, port).String())
+	ln, err := r.st.Listen("tcp", netip.AddrPortFrom(r.ourIP, port).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +295,7 @@ func (r *rig) ourListen(t testing.TB, port uint16) net.Listener {
 
 // kernelDial connects from the kernel's namespace to our stack.
 func (r *rig) kernelDial(ctx context.Context, port uint16) (*net.TCPConn, error) {
-	c, err := r.dialer.dial(ctx, netip.AddrPortFrom(ourAddr, port))
+	c, err := r.dialer.dial(ctx, netip.AddrPortFrom(r.ourIP, port))
 	if err == nil {
 		r.track(c)
 	}
@@ -226,7 +304,7 @@ func (r *rig) kernelDial(ctx context.Context, port uint16) (*net.TCPConn, error)
 
 // ourDial connects from our stack to the kernel.
 func (r *rig) ourDial(ctx context.Context, port uint16) (net.Conn, error) {
-	c, err := r.st.DialContext(ctx, "tcp", netip.AddrPortFrom(kernelAddr, port).String())
+	c, err := r.st.DialContext(ctx, "tcp", netip.AddrPortFrom(r.kernelIP, port).String())
 	if err == nil {
 		r.track(c)
 	}
@@ -260,7 +338,7 @@ func startDialer(t testing.TB, h *netns.Host, workers int) *nsDialer {
 		go h.Run(func() error {
 			for req := range d.reqs {
 				var nd net.Dialer
-				c, err := nd.DialContext(req.ctx, "tcp4", req.addr.String())
+				c, err := nd.DialContext(req.ctx, "tcp", req.addr.String())
 				if err != nil {
 					req.res <- dialRes{err: err}
 					continue

@@ -13,7 +13,9 @@
 // namespace a process creates also removes leftovers of earlier runs whose
 // process is gone (a crash, a killed test binary).
 //
-// Only addresses from 198.18.0.0/15 (RFC 2544 benchmarking) may be assigned.
+// Only addresses from the benchmarking ranges may be assigned: 198.18.0.0/15
+// for IPv4 (RFC 2544) and 2001:2::/48 for IPv6 (RFC 5180). IPv6 addresses are
+// added without duplicate address detection, so they are usable at once.
 //
 // All of this needs root, or CAP_SYS_ADMIN and CAP_NET_ADMIN: see CheckPrivileges.
 package netns
@@ -45,8 +47,25 @@ const Prefix = "offl-"
 // RunDir is where named namespaces are bind-mounted (iproute2's convention).
 const RunDir = "/run/netns"
 
-// BenchRange is the only address range hosts may use (RFC 2544, RFC 5735 §3).
+// BenchRange is the only IPv4 range hosts may use (RFC 2544, RFC 5735 §3).
 var BenchRange = netip.MustParsePrefix("198.18.0.0/15")
+
+// BenchRange6 is the only IPv6 range hosts may use (RFC 5180 §8, the IPv6
+// benchmarking block).
+var BenchRange6 = netip.MustParsePrefix("2001:2::/48")
+
+// checkAddr refuses a prefix that is not a host address inside BenchRange or
+// BenchRange6, with a subnet no wider than the range itself (a /8 around
+// 198.18.0.1 would route the rest of the Internet's 198/8 into the test).
+func checkAddr(p netip.Prefix) error {
+	for _, r := range []netip.Prefix{BenchRange, BenchRange6} {
+		// Contains is false across families, also for IPv4-mapped IPv6.
+		if p.IsValid() && r.Contains(p.Addr()) && p.Bits() >= r.Bits() {
+			return nil
+		}
+	}
+	return fmt.Errorf("netns: address %v is outside %v and %v, the only ranges test hosts may use", p, BenchRange, BenchRange6)
+}
 
 // ErrNotPrivileged says the process lacks the privileges namespaces need.
 var ErrNotPrivileged = errors.New("netns: not privileged")
@@ -221,16 +240,23 @@ func (h *Host) SetMTU(ifname string, mtu int) error {
 }
 
 // AddAddr assigns an address (with prefix length) to an interface. Only
-// addresses inside BenchRange are accepted.
+// addresses inside BenchRange (IPv4) or BenchRange6 (IPv6) are accepted, with a
+// prefix no shorter than the range's. An IPv6 address is added with
+// IFA_F_NODAD: it skips duplicate address detection (RFC 4862 §5.4), which
+// would otherwise leave it tentative, unusable as a source, for about a
+// second; on a link the test built itself nobody else can hold it.
 func (h *Host) AddAddr(ifname string, p netip.Prefix) error {
-	if !p.IsValid() || !BenchRange.Contains(p.Addr()) || p.Bits() < BenchRange.Bits() {
-		return fmt.Errorf("netns: address %v is outside %v, the only range test hosts may use", p, BenchRange)
+	if err := checkAddr(p); err != nil {
+		return err
 	}
 	l, err := h.link(ifname)
 	if err != nil {
 		return err
 	}
 	a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+	if p.Addr().Is6() {
+		a.Flags = sys.AddrNoDAD
+	}
 	if err := h.nl.AddrAdd(l, a); err != nil {
 		return fmt.Errorf("netns %s: add %v to %s: %w", h.name, p, ifname, err)
 	}

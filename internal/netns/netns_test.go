@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
 	"offload/internal/sys"
 )
 
@@ -233,18 +236,83 @@ func TestCloseKillsProcessesStillRunning(t *testing.T) {
 	}
 }
 
-func TestAddAddrRefusesAddressesOutsideBenchmarkRange(t *testing.T) {
+// Only the benchmarking ranges may be assigned: 198.18.0.0/15 (RFC 2544) and
+// 2001:2::/48 (RFC 5180), with subnets no wider than the range.
+func TestAddAddrRefusesAddressesOutsideBenchmarkRanges_RFC2544_RFC5180(t *testing.T) {
 	p := NewPair(t, PairConfig{})
-	for _, s := range []string{"10.0.0.1/24", "192.168.1.1/24", "198.20.0.1/24", "198.18.0.1/8"} {
+	for _, s := range []string{
+		"10.0.0.1/24", "192.168.1.1/24", "198.20.0.1/24", "198.18.0.1/8",
+		"2001:db8::1/64",        // documentation, not benchmarking (RFC 3849)
+		"2001:3::1/64",          // just past 2001:2::/48
+		"2001:2::1/32",          // inside, but the subnet spans far beyond it
+		"::ffff:198.18.0.1/120", // IPv4-mapped: not an IPv6 test address
+		"fe80::1/64",
+	} {
 		if err := p.A.AddAddr(p.IfA, netip.MustParsePrefix(s)); err == nil {
 			t.Errorf("%s accepted", s)
 		}
 	}
-	if err := p.A.AddAddr(p.IfA, netip.MustParsePrefix("198.19.255.1/24")); err != nil {
-		t.Errorf("198.19.255.1/24 refused: %v", err)
+	for _, s := range []string{"198.19.255.1/24", "2001:2:0:ffff::1/64", "2001:2::7/48"} {
+		if err := p.A.AddAddr(p.IfA, netip.MustParsePrefix(s)); err != nil {
+			t.Errorf("%s refused: %v", s, err)
+		}
 	}
-	if _, err := CreatePair(PairConfig{AddrA: netip.MustParsePrefix("10.1.1.1/24")}); err == nil {
-		t.Error("CreatePair accepted 10.1.1.1")
+	for _, s := range []string{"10.1.1.1/24", "198.18.0.1/8", "2001:db8::1/64"} {
+		if _, err := CreatePair(PairConfig{AddrA: netip.MustParsePrefix(s)}); err == nil {
+			t.Errorf("CreatePair accepted %s", s)
+		}
+	}
+	if _, err := CreatePair(PairConfig{AddrB: netip.MustParsePrefix("2001:2::2/64"), DisableIPv6: true}); err == nil {
+		t.Error("CreatePair accepted an IPv6 address on a pair with IPv6 disabled")
+	}
+}
+
+var (
+	addr6A = netip.MustParsePrefix("2001:2::1/64")
+	addr6B = netip.MustParsePrefix("2001:2::2/64")
+)
+
+// IPv6 addresses skip duplicate address detection (RFC 4862 §5.4): they are
+// not tentative once CreatePair returns, so both kernels answer ICMPv6 echo
+// (RFC 4443 §4) at once, across the pair, after resolving each other by NDP.
+func TestKernelPingsKernelOverIPv6AcrossVethPairWithoutWaitingForDAD_RFC4443(t *testing.T) {
+	p := NewPair(t, PairConfig{AddrA: addr6A, AddrB: addr6B})
+	for _, e := range []struct {
+		h    *Host
+		name string
+		want netip.Prefix
+	}{{p.A, p.IfA, addr6A}, {p.B, p.IfB, addr6B}} {
+		l, err := e.h.Netlink().LinkByName(e.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs, err := e.h.Netlink().AddrList(l, netlink.FAMILY_V6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, a := range addrs {
+			if ip, _ := netip.AddrFromSlice(a.IP); ip == e.want.Addr() {
+				found = true
+				if a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0 {
+					t.Errorf("%v on %s is tentative or failed DAD (flags %#x)", e.want, e.name, a.Flags)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%v not on %s: %v", e.want, e.name, addrs)
+		}
+	}
+	// One second: a tentative address would still be in DAD (≥ 1 s, RetransTimer).
+	if _, err := p.A.Ping(addr6B.Addr(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.B.Ping(addr6A.Addr(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody has this address: the ping must fail, or Ping proves nothing.
+	if _, err := p.A.Ping(netip.MustParseAddr("2001:2::99"), 500*time.Millisecond); err == nil {
+		t.Fatal("ping to an IPv6 address nobody has succeeded")
 	}
 }
 

@@ -18,7 +18,8 @@ type PairConfig struct {
 	Name string
 	// IfA and IfB name the veth ends ("veth-a", "veth-b" if empty).
 	IfA, IfB string
-	// AddrA and AddrB, if valid, are assigned to the ends (inside BenchRange).
+	// AddrA and AddrB, if valid, are assigned to the ends (inside BenchRange
+	// or BenchRange6; see Host.AddAddr). An IPv6 address needs DisableIPv6 false.
 	AddrA, AddrB netip.Prefix
 	// MTU of both ends (the kernel's 1500 if 0).
 	MTU int
@@ -56,8 +57,14 @@ func CreatePair(cfg PairConfig) (p *Pair, err error) {
 		cfg.IfB = "veth-b"
 	}
 	for _, a := range []netip.Prefix{cfg.AddrA, cfg.AddrB} {
-		if a.IsValid() && !BenchRange.Contains(a.Addr()) {
-			return nil, fmt.Errorf("netns: address %v is outside %v, the only range test hosts may use", a, BenchRange)
+		if !a.IsValid() {
+			continue
+		}
+		if err := checkAddr(a); err != nil {
+			return nil, err
+		}
+		if a.Addr().Is6() && cfg.DisableIPv6 {
+			return nil, fmt.Errorf("netns: IPv6 address %v on a pair with DisableIPv6", a)
 		}
 	}
 	p = &Pair{IfA: cfg.IfA, IfB: cfg.IfB, AddrA: cfg.AddrA, AddrB: cfg.AddrB}
