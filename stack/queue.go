@@ -146,6 +146,7 @@ func (q *queue) round(now clock.Instant) bool {
 	q.wheel.advance(now, q.fireTimer)
 	if q.id == 0 { // one queue runs the interface's timers
 		n.ifcMu.Lock()
+		q.udpOutput(now) // datagrams applications built (udp.go)
 		n.ifc.Poll(now, q)
 		n.ifcMu.Unlock()
 	}
@@ -246,8 +247,11 @@ func (q *queue) input(now clock.Instant, b *pkt.Buffer) {
 		q.icmpError(now, in.Error)
 		return
 	}
-	if in.Proto == wire.ProtoTCP {
+	switch in.Proto {
+	case wire.ProtoTCP:
 		q.inputTCP(now, &in)
+	case wire.ProtoUDP:
+		q.inputUDP(now, b, &in)
 	}
 }
 

@@ -56,6 +56,8 @@ type Stack struct {
 	stop atomic.Bool
 
 	stats Stats
+
+	udp udpState // UDP endpoints and transmit hand-off (udp.go)
 }
 
 // Stats are the stack's own counters (devices and interfaces keep theirs).
@@ -76,6 +78,12 @@ type Stats struct {
 	PMTUUpdates        atomic.Uint64 // frag-needed / packet-too-big that lowered a connection's MSS
 	ConnsOpened        atomic.Uint64
 	ConnsClosed        atomic.Uint64
+	UDPDatagramsIn     atomic.Uint64 // datagrams iface delivered (checksum already verified)
+	UDPBadHeader       atomic.Uint64
+	UDPNoPort          atomic.Uint64 // datagrams for no endpoint (answered with port unreachable, rate limited)
+	UDPRecvQueueDrops  atomic.Uint64 // datagrams dropped: the endpoint's receive queue was full
+	UDPDatagramsOut    atomic.Uint64 // datagrams handed to iface.Output
+	UDPTxDrops         atomic.Uint64 // WriteTo refused: the NIC's transmit hand-off list was full
 }
 
 // New builds a stack over the given devices and starts one owner goroutine per NIC.
@@ -187,6 +195,7 @@ func (s *Stack) Close() error {
 		}
 	}
 	s.wg.Wait()
+	s.closeUDP()
 	var first error
 	for _, n := range s.nics {
 		if err := n.close(); err != nil && first == nil {
