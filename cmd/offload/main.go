@@ -1,8 +1,9 @@
 // Command offload runs the offload stack: demos, servers, benchmarks and tools.
 //
 //	offload demo     a transfer and latency test (in memory; against the kernel as root)
-//	offload serve    a server on the stack attached to a TAP or AF_PACKET interface
+//	offload serve    a server on the stack attached to a TAP, AF_XDP or AF_PACKET link
 //	offload client   bulk transfers or request/response from the stack to a server
+//	offload bench    every link against the kernel: tables, JSON, a chart, docs/BENCHMARKS.md
 //	offload help     this list
 package main
 
@@ -18,6 +19,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"bench", "offload against the kernel in namespaces over TAP, AF_PACKET and AF_XDP: table, JSON, chart, docs/BENCHMARKS.md (root)", runBench},
 		{"demo", "bulk transfer and request/response latency between two stacks, side by side with the kernel", runDemo},
 		{"serve", "run a discard, echo, HTTP or sink server on the stack attached to an interface", runServe},
 		{"client", "bulk transfers or request/response from the stack attached to an interface to a server", runClient},
