@@ -46,6 +46,9 @@ type Options struct {
 	ListenBacklog int
 	// MaxConns bounds the number of connections (default 65536).
 	MaxConns int
+	// NoGRO turns receive aggregation off (it is on by default: in-order TCP
+	// segments of a flow are merged before TCP sees them).
+	NoGRO bool
 	// BusyPoll keeps the stack polling its link for this long after the last
 	// packet instead of sleeping: lower latency for a core's worth of CPU. Off
 	// (zero) by default.
@@ -73,6 +76,7 @@ func New(opts Options) (*Stack, error) {
 		ListenBacklog: opts.ListenBacklog,
 		MaxConns:      opts.MaxConns,
 		BusyPoll:      opts.BusyPoll,
+		NoGRO:         opts.NoGRO,
 		Clock:         opts.Clock,
 	})
 	if err != nil {

@@ -42,6 +42,10 @@ func TestSteadyStateSendAndReceiveAllocateNothing(t *testing.T) {
 	if allocs := testing.AllocsPerRun(50, move); allocs != 0 {
 		t.Fatalf("moving 64 KiB allocated %v times per run; want 0", allocs)
 	}
+	// The path measured must be the aggregating one (gro is on by default).
+	if g := s.b.GROStats(0); g.Merged == 0 {
+		t.Fatalf("no segment was aggregated: %+v", g)
+	}
 }
 
 // BenchmarkBulkTransfer reports throughput and allocations of moving data

@@ -34,6 +34,7 @@ type nic struct {
 	headlen int       // bytes in front of the TCP header: link headroom + Ethernet + IPv4
 
 	queues []*queue
+	gro    bool // receive aggregation on (each queue has a gro.Table)
 }
 
 func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
@@ -71,6 +72,7 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 		caps:  caps,
 		addrs: append([]netip.Prefix(nil), nc.Addrs...),
 		ifc:   ifc,
+		gro:   !s.opts.NoGRO && !nc.NoGRO,
 	}
 	n.headlen = ifc.Headroom()
 	// A transmit buffer holds one MTU-sized IP packet plus everything in front.
@@ -96,7 +98,11 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 	}
 	nq := max(caps.Queues, 1)
 	for q := range nq {
-		n.queues = append(n.queues, newQueue(n, q))
+		qq, err := newQueue(n, q)
+		if err != nil {
+			return nil, fmt.Errorf("stack: NIC %d (%s): %w", index, caps.Name, err)
+		}
+		n.queues = append(n.queues, qq)
 	}
 	return n, nil
 }

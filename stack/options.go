@@ -26,6 +26,9 @@ type NIC struct {
 	Gateway netip.Addr
 	// Gateway6, if valid, is the IPv6 default route's next hop on this NIC.
 	Gateway6 netip.Addr
+	// NoGRO turns receive aggregation (the gro package) off on this NIC only:
+	// every TCP segment then runs TCP on its own.
+	NoGRO bool
 }
 
 // Options configures a Stack. Zero values take the defaults noted.
@@ -46,6 +49,12 @@ type Options struct {
 	// backlog are then dropped (the client retries) instead of answered
 	// statelessly. Cookies are on by default, as with Linux's tcp_syncookies=1.
 	NoSYNCookies bool
+	// NoGRO turns receive aggregation off on every NIC. Aggregation is on by
+	// default: each device queue merges in-order TCP segments of a flow that
+	// arrive in one receive round (Linux's GRO rules, package gro), so TCP runs
+	// once per aggregate instead of once per wire segment; the payload is not
+	// copied. See also NIC.NoGRO.
+	NoGRO bool
 	// MaxConns bounds the connection table (default 65536).
 	MaxConns int
 	// EphemeralPortMin/Max is the local port range for Dial (default 32768–60999, as Linux).

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"offload/clock"
+	"offload/gro"
 	"offload/iface"
 	"offload/pkt"
 	"offload/tcp"
@@ -36,9 +37,15 @@ type queue struct {
 	seg   tcp.Segment
 	emit  emitter
 	work  []*Conn // the dirty list taken over by the owner
+
+	// Receive aggregation (nil when off on this NIC): frames go through gro,
+	// which hands back aggregates (Deliver) during InputBatch and FlushAll.
+	gro   *gro.Table
+	rxNow clock.Instant // the round's time, for Deliver
+	more  [][]byte      // payload slices of the aggregate being delivered
 }
 
-func newQueue(n *nic, id int) *queue {
+func newQueue(n *nic, id int) (*queue, error) {
 	s := n.s
 	q := &queue{
 		n:         n,
@@ -51,7 +58,15 @@ func newQueue(n *nic, id int) *queue {
 		flushDone: make(chan struct{}, 1),
 	}
 	q.emit.q = q
-	return q
+	if n.gro {
+		t, err := gro.New(gro.Config{L2: n.caps.L2, RxChecksumTrusted: n.caps.RxChecksumTrusted}, q)
+		if err != nil {
+			return nil, err
+		}
+		q.gro = t
+		q.more = make([][]byte, 0, gro.MaxSegmentsLimit)
+	}
+	return q, nil
 }
 
 // SendFrame implements iface.Sender: frames are batched and sent when the batch
@@ -135,12 +150,23 @@ func (q *queue) round(now clock.Instant) bool {
 		if err != nil || k == 0 {
 			break
 		}
-		for _, b := range q.rx.Buffers() {
-			q.input(now, b)
-			b.Release()
+		if q.gro != nil {
+			q.rxNow = now
+			q.gro.InputBatch(now, q.rx) // delivers through Deliver; empties rx
+		} else {
+			for _, b := range q.rx.Buffers() {
+				q.input(now, b)
+				b.Release()
+			}
+			q.rx.Clear()
 		}
-		q.rx.Clear()
 		got += k
+	}
+	if q.gro != nil {
+		// Nothing is held past the round: aggregates go to TCP before its
+		// timers run and before this round's ACKs are sent.
+		q.rxNow = now
+		q.gro.FlushAll()
 	}
 	busy := q.serviceDirty(now)
 	q.wheel.advance(now, q.fireTimer)
@@ -255,6 +281,45 @@ func (q *queue) input(now clock.Instant, b *pkt.Buffer) {
 	}
 }
 
+// Deliver implements gro.Handler: one aggregate of merged TCP segments, one
+// TCP segment alone, or one frame gro left alone (KindOther). iface still
+// judges every delivery by its head frame (our MAC and address, martians,
+// counters); every frame of an aggregate shares the head's headers, so the
+// verdict holds for all. The aggregate's frames go back to the device after.
+func (q *queue) Deliver(a *gro.Aggregate) {
+	defer a.Release()
+	now := q.rxNow
+	if a.Kind != gro.KindTCP {
+		q.input(now, a.Frame(0))
+		return
+	}
+	// The payload slices are located by the frames' current ranges: take
+	// them before iface sees the head frame.
+	q.more = a.Payloads(q.more[:0])
+	defer func() {
+		clear(q.more) // keep no frame referenced once it is released
+		q.more = q.more[:0]
+	}()
+	n := q.n
+	n.ifcMu.Lock()
+	in, ok := n.ifc.Input(now, a.Frame(0), q)
+	n.ifcMu.Unlock()
+	if !ok || in.Error != nil || in.Proto != wire.ProtoTCP || len(q.more) == 0 {
+		return
+	}
+	// The TCP header was decoded (and, unless trusted, the checksum of every
+	// frame verified) by gro: use it, not in.Payload, which covers only the
+	// head frame's bytes.
+	seg := &q.seg
+	seg.TCPFields = a.TCP
+	seg.Payload, seg.More, seg.Segs = q.more[0], q.more[1:], a.Segs
+	if len(seg.More) == 0 {
+		seg.More = nil
+	}
+	q.segmentTCP(now, in.Src, in.Dst)
+	seg.More, seg.Segs = nil, 0
+}
+
 // icmpError applies an ICMP error about one of our TCP segments. iface has
 // checked that the quote is ours; here it must also be about data in flight
 // on a live connection (RFC 5927 §4.1), else it is a blind attack or stale.
@@ -293,20 +358,28 @@ func (q *queue) icmpError(now clock.Instant, e *iface.ICMPError) {
 }
 
 func (q *queue) inputTCP(now clock.Instant, in *iface.Inbound) {
-	s := q.n.s
 	t, err := wire.ParseTCP(in.Payload)
 	if err != nil {
-		s.stats.TCPBadHeader.Add(1)
+		q.n.s.stats.TCPBadHeader.Add(1)
 		return
 	}
-	s.stats.TCPSegmentsIn.Add(1)
 	seg := &q.seg
 	seg.TCPFields = t.Fields()
 	seg.Payload = t.Payload()
+	q.segmentTCP(now, in.Src, in.Dst)
+}
+
+// segmentTCP runs the segment in q.seg (one wire segment, or an aggregate
+// from gro) from src to dst: to its connection, a listener, or a reset. It
+// clears q.seg's payload after, so no frame stays referenced.
+func (q *queue) segmentTCP(now clock.Instant, src, dst netip.Addr) {
+	s := q.n.s
+	s.stats.TCPSegmentsIn.Add(1)
+	seg := &q.seg
 	defer func() { seg.Payload = nil }()
 	k := flowKey{
-		local:  netip.AddrPortFrom(in.Dst, seg.DstPort),
-		remote: netip.AddrPortFrom(in.Src, seg.SrcPort),
+		local:  netip.AddrPortFrom(dst, seg.DstPort),
+		remote: netip.AddrPortFrom(src, seg.SrcPort),
 	}
 	if c := s.lookup(k); c != nil {
 		c.mu.Lock()

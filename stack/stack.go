@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"offload/clock"
+	"offload/gro"
 	"offload/iface"
 	"offload/tcp"
 )
@@ -62,7 +63,7 @@ type Stack struct {
 
 // Stats are the stack's own counters (devices and interfaces keep theirs).
 type Stats struct {
-	TCPSegmentsIn      atomic.Uint64
+	TCPSegmentsIn      atomic.Uint64 // TCP segments run; a gro aggregate counts once
 	TCPBadHeader       atomic.Uint64
 	TCPNoConn          atomic.Uint64 // segments for no connection (answered with RST)
 	TCPBacklogDrops    atomic.Uint64 // SYNs dropped: listen backlog full
@@ -217,6 +218,45 @@ func (s *Stack) NICStats(i int) iface.Stats {
 	n.ifcMu.Lock()
 	defer n.ifcMu.Unlock()
 	return n.ifc.Stats()
+}
+
+// GROStats returns the receive aggregation counters of NIC i, summed over its
+// queues, as of each queue's last receive round: segments in, aggregates out
+// (AvgSegmentsPerAggregate), flushes by reason. All zero when aggregation is
+// off on the NIC.
+func (s *Stack) GROStats(i int) gro.Stats {
+	var t gro.Stats
+	for _, q := range s.nics[i].queues {
+		if q.gro != nil {
+			addGROStats(&t, q.gro.PublishedStats())
+		}
+	}
+	return t
+}
+
+// addGROStats adds s to t, counter by counter.
+func addGROStats(t *gro.Stats, s gro.Stats) {
+	t.FramesIn += s.FramesIn
+	t.FramesOut += s.FramesOut
+	t.SegmentsIn += s.SegmentsIn
+	t.Merged += s.Merged
+	t.AggregatesOut += s.AggregatesOut
+	t.SegmentsOut += s.SegmentsOut
+	t.OtherOut += s.OtherOut
+	t.PassNotTCP += s.PassNotTCP
+	t.PassMalformed += s.PassMalformed
+	t.PassFragment += s.PassFragment
+	t.PassIPOptions += s.PassIPOptions
+	t.PassIPv6Ext += s.PassIPv6Ext
+	t.PassBadChecksum += s.PassBadChecksum
+	t.PassGSO += s.PassGSO
+	t.PassNoPayload += s.PassNoPayload
+	t.PassFlags += s.PassFlags
+	t.PassDisabled += s.PassDisabled
+	for r := range t.Flushes {
+		t.Flushes[r] += s.Flushes[r]
+	}
+	t.HandlerLeaks += s.HandlerLeaks
 }
 
 // Clock returns the clock the stack runs on.

@@ -10,10 +10,18 @@ import (
 )
 
 // Segment is an arriving segment: its header and payload. OnSegment does not
-// retain Payload after it returns (data is copied into the receive ring).
+// retain Payload or More after it returns (data is copied into the receive ring).
+//
+// A Segment may stand for several wire segments merged by receive offload (the
+// gro package): their payload is Payload followed by every slice of More, not
+// copied together, and Segs says how many wire segments they were.
 type Segment struct {
 	wire.TCPFields
 	Payload []byte
+	// More continues the payload after Payload, in order (nil for one segment).
+	More [][]byte
+	// Segs is the number of wire segments this one stands for; 0 or 1 is one.
+	Segs int
 }
 
 // Output receives the segments a Conn emits from Poll. The payload is a followed
@@ -599,6 +607,8 @@ type Info struct {
 	InRecovery           bool
 	BufferBytes          int // memory held by the connection's buffers (see Conn.BufferBytes)
 
+	// SegmentsIn counts OnSegment calls: an aggregate from receive offload
+	// counts once, however many wire segments it stands for.
 	SegmentsIn, SegmentsOut uint64
 	Retransmits             uint64 // segments retransmitted (timeout, fast retransmit, recovery)
 	Timeouts                uint64 // retransmission timer expiries
@@ -677,7 +687,7 @@ func ResetFor(seg *Segment) (rst wire.TCPFields, ok bool) {
 		rst.Flags = wire.FlagRST
 		return rst, true
 	}
-	n := uint32(len(seg.Payload))
+	n := uint32(payloadLen(seg))
 	if seg.Flags.Has(wire.FlagSYN) {
 		n++
 	}

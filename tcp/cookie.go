@@ -193,7 +193,7 @@ func (s *SYNCookies) Accept(cfg *Config, now clock.Instant, ack *Segment, local,
 	c.sndWl1, c.sndWl2 = ack.Seq, ack.Ack
 	c.st.segsOut = 1 // the SYN-ACK (also freezes the timestamp offset)
 	c.establish(now)
-	if len(ack.Payload) > 0 || ack.Flags.Has(wire.FlagFIN) {
+	if payloadLen(ack) > 0 || ack.Flags.Has(wire.FlagFIN) {
 		c.OnSegment(now, ack)
 	} else {
 		c.st.segsIn++

@@ -95,7 +95,7 @@ func (c *Conn) establish(now clock.Instant) {
 func (c *Conn) inSynchronized(now clock.Instant, seg *Segment) {
 	f := seg.Flags
 	seq := seg.Seq
-	payload := seg.Payload
+	payload := segPayload(seg)
 	syn, fin := f.Has(wire.FlagSYN), f.Has(wire.FlagFIN)
 
 	if c.state == StateSynReceived && syn && seq == c.irs && !f.Has(wire.FlagRST) {
@@ -106,7 +106,7 @@ func (c *Conn) inSynchronized(now clock.Instant, seg *Segment) {
 			c.synPending = true
 			return
 		}
-		syn, fin, payload = false, false, nil
+		syn, fin, payload = false, false, chain{}
 		seq++
 	}
 
@@ -136,7 +136,7 @@ func (c *Conn) inSynchronized(now clock.Instant, seg *Segment) {
 		return
 	}
 
-	segLen := len(payload)
+	segLen := payload.len()
 	if syn {
 		segLen++
 	}
@@ -152,8 +152,8 @@ func (c *Conn) inSynchronized(now clock.Instant, seg *Segment) {
 				c.ackNow = true
 				return
 			}
-			if len(payload) > 0 && c.sackOK && c.state.synchronized() {
-				end := seq + wire.Seq(len(payload))
+			if payload.len() > 0 && c.sackOK && c.state.synchronized() {
+				end := seq + wire.Seq(payload.len())
 				if end.LessEq(c.rcvNxt) && end.GreaterThan(c.rcvNxt-wire.Seq(c.cfg.RecvBufferSize)) {
 					// RFC 2883 §4: a retransmission of data we already
 					// delivered; report it so the sender learns it was spurious.
@@ -213,6 +213,12 @@ func (c *Conn) inSynchronized(now clock.Instant, seg *Segment) {
 	}
 
 	if segLen > 0 {
+		if seg.Segs >= 2 {
+			// Several wire segments merged by receive offload: RFC 5681 §4.2
+			// wants an ACK for at least every second full-sized segment, and
+			// the aggregate stands for two or more, so ACK it at once.
+			c.ackNow = true
+		}
 		c.onData(now, seq, payload, fin)
 	}
 }
@@ -525,7 +531,7 @@ func (c *Conn) enterTimeWait(now clock.Instant) {
 
 // onData takes the segment's text and FIN (RFC 9293 §3.10.7.4 seventh and
 // eighth checks) into the receive buffer.
-func (c *Conn) onData(now clock.Instant, seq wire.Seq, payload []byte, fin bool) {
+func (c *Conn) onData(now clock.Instant, seq wire.Seq, payload chain, fin bool) {
 	switch c.state {
 	case StateEstablished, StateFinWait1, StateFinWait2:
 	default:
@@ -537,8 +543,8 @@ func (c *Conn) onData(now clock.Instant, seq wire.Seq, payload []byte, fin bool)
 		}
 		return
 	}
-	finAt := seq + wire.Seq(len(payload))
-	if c.rdClosed && len(payload) > 0 && finAt.GreaterThan(c.rcvNxt) {
+	finAt := seq + wire.Seq(payload.len())
+	if c.rdClosed && payload.len() > 0 && finAt.GreaterThan(c.rcvNxt) {
 		// New data after the application closed: it can never be read. Tell the
 		// peer (RFC 1122 §4.2.2.13).
 		c.resetConnection()
@@ -547,40 +553,40 @@ func (c *Conn) onData(now clock.Instant, seq wire.Seq, payload []byte, fin bool)
 	if c.oooFin && finAt.GreaterThan(c.oooFinSeq) {
 		// Data beyond a FIN we already hold is bogus; keep what precedes the FIN.
 		if seq.GreaterEq(c.oooFinSeq) {
-			payload = nil
+			payload = chain{}
 		} else {
-			payload = payload[:c.oooFinSeq-seq]
+			payload = payload.slice(0, int(c.oooFinSeq-seq))
 		}
 		fin = false
 	}
 	// Trim what we already have.
 	if seq.LessThan(c.rcvNxt) {
 		if c.sackOK {
-			c.noteDSACK(seq, wire.MinSeq(c.rcvNxt, seq+wire.Seq(len(payload))))
+			c.noteDSACK(seq, wire.MinSeq(c.rcvNxt, seq+wire.Seq(payload.len())))
 			c.ackNow = true
 		}
 		d := int(c.rcvNxt - seq)
-		if d >= len(payload) {
-			payload = nil
+		if d >= payload.len() {
+			payload = chain{}
 		} else {
-			payload = payload[d:]
+			payload = payload.slice(d, payload.len())
 		}
 		seq = c.rcvNxt
 	}
 	// Trim to the window; a FIN beyond it is dropped with the bytes.
 	off := int(seq - c.rcvNxt)
 	wnd := c.rcvBuf.free()
-	if off+len(payload) > wnd {
-		payload = payload[:max(0, wnd-off)]
+	if off+payload.len() > wnd {
+		payload = payload.slice(0, max(0, wnd-off))
 		fin = false
 		c.ackNow = true
 	}
-	if len(payload) > 0 {
+	if payload.len() > 0 {
 		if off == 0 && len(c.ooo) == 0 {
 			// Fast path: in order, nothing held out of order.
-			c.rcvBuf.writeAt(c.rcvBuf.n, payload)
-			c.deliver(len(payload))
-			c.scheduleACK(now, len(payload))
+			payload.writeTo(&c.rcvBuf, c.rcvBuf.n)
+			c.deliver(payload.len())
+			c.scheduleACK(now, payload.len())
 		} else {
 			c.reassemble(now, seq, payload)
 		}
@@ -637,8 +643,8 @@ func (c *Conn) scheduleACK(now clock.Instant, n int) {
 // carrying different data for the same sequence numbers; only the gaps it
 // fills are copied. The bound: at most ReassemblyRanges disjoint ranges, all
 // inside the receive buffer; a segment that would need another range is dropped.
-func (c *Conn) reassemble(now clock.Instant, seq wire.Seq, p []byte) {
-	end := seq + wire.Seq(len(p))
+func (c *Conn) reassemble(now clock.Instant, seq wire.Seq, p chain) {
+	end := seq + wire.Seq(p.len())
 	// i: first range that ends at or after seq (could touch or overlap).
 	i := 0
 	for i < len(c.ooo) && c.ooo[i].end.LessThan(seq) {
@@ -664,12 +670,12 @@ func (c *Conn) reassemble(now clock.Instant, seq wire.Seq, p []byte) {
 			c.noteDSACK(wire.MaxSeq(seq, r.start), wire.MinSeq(end, r.end))
 		}
 		if r.start.GreaterThan(cur) {
-			c.rcvBuf.writeAt(base+int(cur-c.rcvNxt), p[cur-seq:r.start-seq])
+			p.slice(int(cur-seq), int(r.start-seq)).writeTo(&c.rcvBuf, base+int(cur-c.rcvNxt))
 		}
 		cur = wire.MaxSeq(cur, r.end)
 	}
 	if cur.LessThan(end) {
-		c.rcvBuf.writeAt(base+int(cur-c.rcvNxt), p[cur-seq:])
+		p.slice(int(cur-seq), p.len()).writeTo(&c.rcvBuf, base+int(cur-c.rcvNxt))
 	}
 	nr := seqRange{start: seq, end: end}
 	if i < j {

@@ -21,6 +21,9 @@ import (
 // demoTCP is the TCP configuration the demo's offload stacks use (nil: defaults).
 var demoTCP *tcp.Config
 
+// demoNoGRO turns the demo's offload stacks' receive aggregation off.
+var demoNoGRO bool
+
 // demoResult is one row of the demo's table.
 type demoResult struct {
 	name     string
@@ -38,10 +41,12 @@ func runDemo(args []string) error {
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
 	busy := fs.Duration("busy-poll", 0, "keep the stack polling this long after each packet instead of sleeping (e.g. 50us): lower latency, more CPU")
 	tcpBuf := fs.Int("tcp-buffer", 0, "offload's TCP send and receive buffer size in bytes (0: the default)")
+	noGRO := fs.Bool("no-gro", false, "turn offload's receive aggregation off (to compare)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole demo to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	demoNoGRO = *noGRO
 	demoTCP = nil
 	if *tcpBuf > 0 {
 		c := tcp.DefaultConfig()
@@ -117,12 +122,12 @@ func demoInMemory(size int64, rounds, msg, mtu int, busy time.Duration) (demoRes
 	// Offloads on, like loopback or a veth with TSO: TCP hands the link super-
 	// segments and leaves checksums to it (nothing in memory corrupts them).
 	a, b := pipe.New(pipe.Config{MTU: mtu, GSO: true, TxChecksumOffload: true, RxChecksumTrusted: true})
-	client, err := offload.New(offload.Options{Link: a, Addr: netip.MustParsePrefix("198.18.0.1/24"), BusyPoll: busy, TCP: demoTCP})
+	client, err := offload.New(offload.Options{Link: a, Addr: netip.MustParsePrefix("198.18.0.1/24"), BusyPoll: busy, TCP: demoTCP, NoGRO: demoNoGRO})
 	if err != nil {
 		return res, err
 	}
 	defer client.Close()
-	server, err := offload.New(offload.Options{Link: b, Addr: netip.MustParsePrefix("198.18.0.2/24"), BusyPoll: busy, TCP: demoTCP})
+	server, err := offload.New(offload.Options{Link: b, Addr: netip.MustParsePrefix("198.18.0.2/24"), BusyPoll: busy, TCP: demoTCP, NoGRO: demoNoGRO})
 	if err != nil {
 		return res, err
 	}

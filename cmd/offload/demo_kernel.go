@@ -217,7 +217,7 @@ func linkName(how string) string {
 }
 
 func measureOffload(path string, dev link.Device, addr netip.Prefix, kernel party, size int64, rounds, msg int, busy time.Duration) (kernelRow, error) {
-	st, err := offload.New(offload.Options{Link: dev, Addr: addr, BusyPoll: busy, TCP: demoTCP})
+	st, err := offload.New(offload.Options{Link: dev, Addr: addr, BusyPoll: busy, TCP: demoTCP, NoGRO: demoNoGRO})
 	if err != nil {
 		dev.Close()
 		return kernelRow{}, err
