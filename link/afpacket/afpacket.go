@@ -440,18 +440,11 @@ func (d *Device) Wait(queue int, timeout time.Duration) error {
 	if atomic.LoadUint32(d.blockStatus(d.block(d.cur)))&sys.TP_STATUS_USER != 0 {
 		return nil
 	}
-	ms := -1
-	if timeout >= 0 {
-		ms = int(min((timeout+time.Millisecond-1)/time.Millisecond, 1<<30))
-	}
-	_, err := sys.Poll(d.poll[:], ms)
-	if d.poll[1].Revents != 0 {
-		d.event.Drain()
-	}
+	err := sys.PollWait(d.poll[:], d.event, timeout)
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
-	if err != nil && err != sys.EINTR {
+	if err != nil {
 		return fmt.Errorf("afpacket: poll: %w", err)
 	}
 	return nil

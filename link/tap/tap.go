@@ -347,30 +347,14 @@ func (d *Device) Wait(queue int, timeout time.Duration) error {
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
-	_, err := sys.Poll(d.poll[:], pollTimeout(timeout))
-	if d.poll[1].Revents != 0 {
-		d.event.Drain()
-	}
+	err := sys.PollWait(d.poll[:], d.event, timeout)
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
-	if err != nil && err != sys.EINTR {
+	if err != nil {
 		return fmt.Errorf("tap: poll: %w", err)
 	}
 	return nil
-}
-
-// pollTimeout converts a Wait timeout to poll's milliseconds, rounding up so a
-// short timeout sleeps instead of spinning.
-func pollTimeout(t time.Duration) int {
-	if t < 0 {
-		return -1
-	}
-	ms := (t + time.Millisecond - 1) / time.Millisecond
-	if ms > 1<<30 {
-		ms = 1 << 30
-	}
-	return int(ms)
 }
 
 // Wake makes a current or the next Wait return.
