@@ -42,16 +42,9 @@ func parseClientFlags(args []string, stderr io.Writer) (clientConfig, error) {
 	count := fs.Int("count", 0, "bulk, sink: transfers, one connection each (default 1); rr: round trips (default 10000)")
 	msg := fs.Int("msg", 64, "rr: request and response size in bytes")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: offload client --link tap|afxdp|afpacket|auto [--iface NAME] [--netns NAME] --addr 198.18.0.2/24 --connect HOST:PORT --mode %s [--size N] [--count N]\n\n", strings.Join(clientModes, "|"))
-		fmt.Fprintf(stderr, "Connects from the offload stack attached to a network interface to a server\n(the kernel's, or another offload serve) and measures throughput or latency.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseLinkCommand(fs, stderr, "client", "--connect HOST:PORT --mode "+strings.Join(clientModes, "|")+" [--size N] [--count N]",
+		"Connects from the offload stack attached to a network interface to a server\n(the kernel's, or another offload serve) and measures throughput or latency.", args); err != nil {
 		return clientConfig{}, err
-	}
-	if fs.NArg() > 0 {
-		return clientConfig{}, fmt.Errorf("unexpected argument %q (flags only; see offload client -h)", fs.Arg(0))
 	}
 	var c clientConfig
 	var err error

@@ -61,6 +61,26 @@ func addLinkFlags(fs *flag.FlagSet) *linkFlags {
 	return f
 }
 
+// linkUsage is the usage of the link flags serve and client share.
+const linkUsage = "--link tap|afxdp|afpacket|auto [--iface NAME] [--netns NAME] --addr 198.18.0.2/24"
+
+// parseLinkCommand gives fs the usage text of `offload <name>` (its link
+// flags, then rest, then about), parses args and refuses stray arguments.
+func parseLinkCommand(fs *flag.FlagSet, stderr io.Writer, name, rest, about string, args []string) error {
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: offload %s %s %s\n\n", name, linkUsage, rest)
+		fmt.Fprintf(stderr, "%s\n\nflags:\n", about)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags only; see offload %s -h)", fs.Arg(0), name)
+	}
+	return nil
+}
+
 func (f *linkFlags) parse() (linkOptions, error) {
 	o := linkOptions{kind: f.kind, iface: f.iface, netns: f.netns, mtu: f.mtu}
 	switch f.kind {
@@ -318,16 +338,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	lf := addLinkFlags(fs)
 	mode := fs.String("mode", "", "what to serve: discard (read and drop, RFC 863), echo (RFC 862), http (net/http: GET /, GET /bytes/N, POST /sha256), sink (offload client --mode sink)")
 	port := fs.Int("port", 0, "TCP port to listen on (default: 9 discard, 7 echo, 80 http, 5001 sink)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: offload serve --link tap|afxdp|afpacket|auto [--iface NAME] [--netns NAME] --addr 198.18.0.2/24 --mode %s [--port N]\n\n", strings.Join(serveModes, "|"))
-		fmt.Fprintf(stderr, "Runs a server on the offload stack attached to a network interface, so standard\ntools (curl, nc, iperf-like clients) in another namespace can talk to it.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseLinkCommand(fs, stderr, "serve", "--mode "+strings.Join(serveModes, "|")+" [--port N]",
+		"Runs a server on the offload stack attached to a network interface, so standard\ntools (curl, nc, iperf-like clients) in another namespace can talk to it.", args); err != nil {
 		return serveConfig{}, err
-	}
-	if fs.NArg() > 0 {
-		return serveConfig{}, fmt.Errorf("unexpected argument %q (flags only; see offload serve -h)", fs.Arg(0))
 	}
 	var c serveConfig
 	var err error
