@@ -98,6 +98,11 @@ type Report struct {
 	// Notes say what a reader must know to read the numbers (link fallbacks,
 	// direction conventions).
 	Notes []string `json:"notes,omitempty"`
+	// Aggregation holds the receive-aggregation on/off measurements, when
+	// the run made them (see AggregationRun).
+	Aggregation []AggregationRun `json:"aggregation,omitempty"`
+	// AggregationNotes say how the aggregation table was measured.
+	AggregationNotes []string `json:"aggregation_notes,omitempty"`
 }
 
 // Add records a result, replacing an earlier one for the same cell.
@@ -402,6 +407,16 @@ func (r *Report) Document(w io.Writer, svgRef string) {
 	r.Markdown(w)
 	if svgRef != "" {
 		fmt.Fprintf(w, "\n![each configuration as a ratio to %s](%s)\n", mdEscape(r.Baseline), svgRef)
+	}
+	if len(r.Aggregation) > 0 {
+		fmt.Fprintf(w, "\n## Receive aggregation on and off\n\n")
+		r.AggregationMarkdown(w)
+		if len(r.AggregationNotes) > 0 {
+			fmt.Fprintln(w)
+			for _, n := range r.AggregationNotes {
+				fmt.Fprintf(w, "- %s\n", n)
+			}
+		}
 	}
 	if len(r.Notes) > 0 {
 		fmt.Fprintf(w, "\n## How to read it\n\n")

@@ -35,6 +35,7 @@ func usage() {
 }
 
 func main() {
+	runChildIfAsked()
 	if len(os.Args) < 2 || os.Args[1] == "help" || os.Args[1] == "-h" || os.Args[1] == "--help" {
 		usage()
 		if len(os.Args) < 2 {
