@@ -82,7 +82,10 @@ const (
 	cfgAFPacket = "offload↔kernel AF_PACKET"
 	cfgAFXDP    = "offload↔kernel AF_XDP"
 	cfgOffload  = "offload↔offload AF_PACKET"
-	nameWidth   = 26
+	// gVisor's netstack on the same links as offload's TAP and AF_PACKET.
+	cfgGvisorTAP      = "gVisor↔kernel TAP"
+	cfgGvisorAFPacket = "gVisor↔kernel AF_PACKET"
+	nameWidth         = 26
 )
 
 func runBench(args []string) error {
@@ -160,7 +163,7 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 		Machine:   bench.ThisMachine(),
 		Command:   command,
 		Baseline:  cfgKernel,
-		Configs:   []string{cfgKernel, cfgTAP, cfgAFPacket, cfgAFXDP, cfgOffload},
+		Configs:   []string{cfgKernel, cfgTAP, cfgAFPacket, cfgGvisorTAP, cfgGvisorAFPacket, cfgAFXDP, cfgOffload},
 		Scenarios: benchScenarios(p),
 		Settings: map[string]float64{
 			"bulk_bytes_one_flow":    float64(p.bulkBytes),
@@ -181,6 +184,12 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 			"Request/response: one connection, one outstanding request (low load), the first party asking and the second echoing.",
 			"Connections per second: the first party connects, sends one request, reads the reply and closes, one connection at a time, for the given time or count.",
 			"offload↔offload runs two offload stacks on the two ends of a second veth pair, each through AF_PACKET.",
+			"gVisor↔kernel runs gVisor's netstack (gvisor.dev/gvisor, bench/gvisorpeer, its own Go module) as a separate process in the namespace, " +
+				"on the same TAP device setup and the same veth end as offload, through gVisor's fdbased link endpoint; it runs the same offload/bench workloads. " +
+				"Its options follow runsc's defaults where they apply: received checksums trusted (rx-checksum-offload), on AF_PACKET host GSO through PACKET_VNET_HDR " +
+				"and 4 MiB socket buffers; gVisor's software GRO on; TCP with SACK, cubic, no Nagle, the kernel's tcp_rmem with receive-buffer moderation, " +
+				"and the kernel's tcp_wmem maximum as a fixed send buffer (gVisor does not grow send buffers). fdbased reads a TAP descriptor without a virtio-net header, " +
+				"so over TAP gVisor exchanges MTU-sized frames with the kernel both ways (no TSO).",
 			"AF_XDP runs last on its veth: native XDP turns off TSO on the kernel's side of the veth, so the kernel cuts what it sends into MTU-sized frames in software.",
 			"AF_PACKET's receive ring hands frames to offload when a block fills or 1 ms after the block's first frame (afpacket.Config.RetireTimeout), so a quiet connection's round trip over AF_PACKET has a floor near 1 ms.",
 			"Bulk and connection-rate numbers are the median of the repeats setting's runs (all runs are in the JSON); latency percentiles come from one run of rr_round_trips round trips after a tenth as many untimed ones.",
@@ -226,42 +235,102 @@ func writeBenchFiles(rep *bench.Report, jsonPath, svgPath, docPath string) error
 	return errors.Join(errs...)
 }
 
-// bparty is one end of a benchmark configuration. run executes f where the
-// party's sockets live (inside its namespace for the kernel), so a loop of
-// dials pays for entering the namespace once; dialHere must be called from
-// inside run.
+// bparty is one end of a benchmark configuration: a stack at an address that
+// serves and runs the client side of every workload.
 type bparty struct {
-	name     string
-	addr     netip.Addr
+	name string
+	addr netip.Addr
+	partyWork
+}
+
+// partyWork runs the workloads where a party's stack lives: in this process
+// (localParty: the kernel through its namespace, or offload) or in another
+// process (gVisor, see bench_gvisor.go). Addresses are ADDR:PORT.
+type partyWork interface {
+	// serve listens on addr and serves bench.Sink ("sink") or bench.Echo ("echo").
+	serve(addr, kind string) (io.Closer, error)
+	// verify sends size bytes to a Sink with bench.Bulk (SHA-256 checked).
+	verify(addr string, size int64, seed uint64, timeout time.Duration) (bench.BulkResult, error)
+	// flows is timedFlows from this party.
+	flows(addr string, n int, size int64, timeout time.Duration, progress io.Writer) (bench.BulkResult, error)
+	// requestResponse is bench.RequestResponse to an Echo server.
+	requestResponse(addr string, msg, warmup, rounds int, timeout time.Duration) (bench.LatencyResult, error)
+	// connections is connectionRate from this party.
+	connections(addr string, p benchParams) (n int, el time.Duration, err error)
+}
+
+// localParty is a stack in this process. run executes f where the party's
+// sockets live (inside its namespace for the kernel), so a loop of dials pays
+// for entering the namespace once; dialHere must be called from inside run.
+type localParty struct {
 	listen   func(addr string) (net.Listener, error)
 	run      func(f func() error) error
 	dialHere func(addr string) (net.Conn, error)
 }
 
-func (p bparty) dial(addr string) (c net.Conn, err error) {
+func (p localParty) dial(addr string) (c net.Conn, err error) {
 	err = p.run(func() error { c, err = p.dialHere(addr); return err })
 	return c, err
 }
 
+func (p localParty) serve(addr, kind string) (io.Closer, error) {
+	ln, err := p.listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	if kind == "sink" {
+		go bench.Sink(ln)
+	} else {
+		go bench.Echo(ln)
+	}
+	return ln, nil
+}
+
+func (p localParty) verify(addr string, size int64, seed uint64, timeout time.Duration) (bench.BulkResult, error) {
+	c, err := p.dial(addr)
+	if err != nil {
+		return bench.BulkResult{}, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	return bench.Bulk(c, size, seed, nil)
+}
+
+func (p localParty) flows(addr string, n int, size int64, timeout time.Duration, progress io.Writer) (bench.BulkResult, error) {
+	return timedFlows(p, addr, n, size, timeout, progress)
+}
+
+func (p localParty) requestResponse(addr string, msg, warmup, rounds int, timeout time.Duration) (bench.LatencyResult, error) {
+	c, err := p.dial(addr)
+	if err != nil {
+		return bench.LatencyResult{}, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	return bench.RequestResponse(c, msg, warmup, rounds)
+}
+
+func (p localParty) connections(addr string, bp benchParams) (int, time.Duration, error) {
+	return connectionRate(p, addr, bp)
+}
+
 func kernelBParty(h *netns.Host, addr netip.Addr) bparty {
-	return bparty{
-		name: "kernel", addr: addr,
+	return bparty{name: "kernel", addr: addr, partyWork: localParty{
 		listen: func(a string) (ln net.Listener, err error) {
 			err = h.Run(func() error { ln, err = net.Listen("tcp4", a); return err })
 			return ln, err
 		},
 		run:      h.Run,
 		dialHere: func(a string) (net.Conn, error) { return net.DialTimeout("tcp4", a, 5*time.Second) },
-	}
+	}}
 }
 
 func offloadBParty(st *offload.Stack, addr netip.Addr) bparty {
-	return bparty{
-		name: "offload", addr: addr,
+	return bparty{name: "offload", addr: addr, partyWork: localParty{
 		listen:   func(a string) (net.Listener, error) { return st.Listen("tcp", a) },
 		run:      func(f func() error) error { return f() },
 		dialHere: func(a string) (net.Conn, error) { return st.Dial("tcp", a) },
-	}
+	}}
 }
 
 // benchConfig builds one configuration's two parties; close releases what
@@ -321,6 +390,25 @@ func benchAll(rep *bench.Report, p benchParams, table, progress io.Writer) error
 		return err
 	}
 	kB := kernelBParty(pair.B, vethKernel.Addr())
+	var gvisor gvisorBuilder
+	defer gvisor.remove()
+	withGvisor := func(config string, start func() (*gvisorPeer, error), addr netip.Addr, peer bparty) (bparty, bparty, func(), error) {
+		g, err := start()
+		if err != nil {
+			return bparty{}, bparty{}, nil, err
+		}
+		fmt.Fprintf(progress, "  %s\n", g.describe)
+		rep.Notes = append(rep.Notes, config+" in this run: "+g.describe+".")
+		closeFn := func() {
+			// Its memory after the run, for comparison with offload's.
+			if kib, err := g.rss(); err == nil {
+				fmt.Fprintf(progress, "  gVisor peer's resident memory: %d MiB\n", kib>>10)
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s: the gVisor process's resident memory after the run was %d MiB.", config, kib>>10))
+			}
+			g.close()
+		}
+		return bparty{name: "gVisor", addr: addr, partyWork: g}, peer, closeFn, nil
+	}
 	withStack := func(open func() (offload.Options, error), peer bparty) (bparty, bparty, func(), error) {
 		opts, err := open()
 		if err != nil {
@@ -359,6 +447,16 @@ func benchAll(rep *bench.Report, p benchParams, table, progress io.Writer) error
 				}
 				return offload.Options{Link: d, Addr: vethOffload}, nil
 			}, kB)
+		}},
+		{cfgGvisorTAP, func() (bparty, bparty, func(), error) {
+			return withGvisor(cfgGvisorTAP, func() (*gvisorPeer, error) {
+				return gvisorOnTAP(&gvisor, pair.B, tapOffload, tapKernel)
+			}, tapOffload.Addr(), kernelBParty(pair.B, tapKernel.Addr()))
+		}},
+		{cfgGvisorAFPacket, func() (bparty, bparty, func(), error) {
+			return withGvisor(cfgGvisorAFPacket, func() (*gvisorPeer, error) {
+				return gvisorOnAFPacket(&gvisor, pair.A, pair.IfA, vethOffload)
+			}, vethOffload.Addr(), kB)
 		}},
 		{cfgAFXDP, func() (bparty, bparty, func(), error) {
 			return withStack(func() (offload.Options, error) {
@@ -421,10 +519,10 @@ func measureBenchConfig(rep *bench.Report, config string, a, b bparty, p benchPa
 			rep.Add(bench.Result{Config: config, Scenario: id, Error: err.Error()})
 		}
 	}
-	sinkA, errA := startServer(a, sinkPort, bench.Sink)
-	sinkB, errB := startServer(b, sinkPort, bench.Sink)
-	echoB, errE := startServer(b, echoPort, bench.Echo)
-	for _, ln := range []net.Listener{sinkA, sinkB, echoB} {
+	sinkA, errA := startServer(a, sinkPort, "sink")
+	sinkB, errB := startServer(b, sinkPort, "sink")
+	echoB, errE := startServer(b, echoPort, "echo")
+	for _, ln := range []io.Closer{sinkA, sinkB, echoB} {
 		if ln != nil {
 			defer ln.Close()
 		}
@@ -446,16 +544,10 @@ func measureBenchConfig(rep *bench.Report, config string, a, b bparty, p benchPa
 	dirs := []*dir{{one: scBulk1Up, many: scBulkNUp, from: a, to: b, arrow: "→"}, {one: scBulk1Down, many: scBulkNDown, from: b, to: a, arrow: "←"}}
 	for _, d := range dirs {
 		fmt.Fprintf(progress, "  SHA-256 check %s %s ", d.arrow, sizeStr(p.checkBytes))
-		c, err := d.from.dial(sinkAddr(d.to))
-		if err == nil {
-			c.SetDeadline(time.Now().Add(p.timeout))
-			var v bench.BulkResult
-			v, err = bench.Bulk(c, p.checkBytes, uint64(p.checkBytes)^0x5eed, nil)
-			c.Close()
-			d.verified = err == nil && v.Verified
-			if err == nil && !v.Verified {
-				err = errors.New("SHA-256 of the received bytes differs from the sent bytes'")
-			}
+		v, err := d.from.verify(sinkAddr(d.to), p.checkBytes, uint64(p.checkBytes)^0x5eed, p.timeout)
+		d.verified = err == nil && v.Verified
+		if err == nil && !v.Verified {
+			err = errors.New("SHA-256 of the received bytes differs from the sent bytes'")
 		}
 		d.verifyErr = err
 		fmt.Fprintln(progress, okOr(err, "equal"))
@@ -468,7 +560,7 @@ func measureBenchConfig(rep *bench.Report, config string, a, b bparty, p benchPa
 			if p.repeats > 1 {
 				fmt.Fprintf(progress, "(%d/%d) ", i+1, p.repeats)
 			}
-			res, err := timedFlows(from, sinkAddr(to), flows, size, p.timeout, progress)
+			res, err := from.flows(sinkAddr(to), flows, size, p.timeout, progress)
 			fmt.Fprintf(progress, " %s\n", okOr(err, fmt.Sprintf("%.2f Gbit/s", res.Gbps())))
 			r := bulkResult(config, id, res, errors.Join(err, verifyErr))
 			if r.Error != "" {
@@ -491,15 +583,7 @@ func measureBenchConfig(rep *bench.Report, config string, a, b bparty, p benchPa
 	}
 
 	fmt.Fprintf(progress, "  %d round trips of %d bytes ", p.rounds, p.msg)
-	lat, err := func() (bench.LatencyResult, error) {
-		c, err := a.dial(netip.AddrPortFrom(b.addr, uint16(echoPort)).String())
-		if err != nil {
-			return bench.LatencyResult{}, err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(p.timeout))
-		return bench.RequestResponse(c, p.msg, p.rounds/10, p.rounds)
-	}()
+	lat, err := a.requestResponse(netip.AddrPortFrom(b.addr, uint16(echoPort)).String(), p.msg, p.rounds/10, p.rounds, p.timeout)
 	for _, q := range []struct {
 		id  string
 		pct float64
@@ -521,7 +605,7 @@ func measureBenchConfig(rep *bench.Report, config string, a, b bparty, p benchPa
 		if p.repeats > 1 {
 			fmt.Fprintf(progress, "(%d/%d) ", i+1, p.repeats)
 		}
-		n, el, err := connectionRate(a, netip.AddrPortFrom(b.addr, uint16(echoPort)).String(), p)
+		n, el, err := a.connections(netip.AddrPortFrom(b.addr, uint16(echoPort)).String(), p)
 		r = bench.Result{Config: config, Scenario: scCPS, Samples: r.Samples + int64(n)}
 		if el > 0 {
 			r.Value = float64(n) / el.Seconds()
@@ -557,12 +641,11 @@ func bulkResult(config, id string, res bench.BulkResult, err error) bench.Result
 	return r
 }
 
-func startServer(p bparty, port int, serve func(net.Listener) error) (net.Listener, error) {
-	ln, err := p.listen(netip.AddrPortFrom(p.addr, uint16(port)).String())
+func startServer(p bparty, port int, kind string) (io.Closer, error) {
+	ln, err := p.serve(netip.AddrPortFrom(p.addr, uint16(port)).String(), kind)
 	if err != nil {
 		return nil, fmt.Errorf("%s listening on port %d: %w", p.name, port, err)
 	}
-	go serve(ln)
 	return ln, nil
 }
 
@@ -571,7 +654,7 @@ func startServer(p bparty, port int, serve func(net.Listener) error) (net.Listen
 // the time from the start to the last receiver's count, Verified only if
 // every receiver counted every byte. Progress prints a dot per tenth of the
 // total.
-func timedFlows(client bparty, addr string, n int, size int64, timeout time.Duration, progress io.Writer) (bench.BulkResult, error) {
+func timedFlows(client localParty, addr string, n int, size int64, timeout time.Duration, progress io.Writer) (bench.BulkResult, error) {
 	conns := make([]net.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
@@ -634,7 +717,7 @@ func timedFlows(client bparty, addr string, n int, size int64, timeout time.Dura
 // connectionRate opens connections from client to an Echo server at addr
 // one at a time — connect, one request, its reply, close — until
 // p.cpsDuration has passed or p.cpsMax connections were made.
-func connectionRate(client bparty, addr string, p benchParams) (n int, el time.Duration, err error) {
+func connectionRate(client localParty, addr string, p benchParams) (n int, el time.Duration, err error) {
 	msg := make([]byte, p.msg)
 	reply := make([]byte, p.msg)
 	start := time.Now()
