@@ -117,6 +117,7 @@ type workloads interface {
 	verify(c command) reply
 	flows(c command, progress func()) reply
 	rr(c command) reply
+	rrLoad(c command) reply
 	cps(c command) reply
 }
 
@@ -133,6 +134,8 @@ func run(p workloads, c command, out *output) reply {
 		return p.flows(c, func() { out.line("progress") })
 	case "rr":
 		return p.rr(c)
+	case "rrload":
+		return p.rrLoad(c)
 	case "cps":
 		return p.cps(c)
 	case "rss":

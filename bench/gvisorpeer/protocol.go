@@ -23,6 +23,8 @@ import (
 //	verify ADDR BYTES SEED TIMEOUT one bench.Bulk transfer (SHA-256 checked) to a Sink
 //	flows ADDR N BYTES TIMEOUT    N connections to a Sink, then bench.Throughput on all at once
 //	rr ADDR MSG WARM ROUNDS TIMEOUT bench.RequestResponse to an Echo server
+//	rrload ADDR CONNS MSG WARM ROUNDS TIMEOUT
+//	                              bench.RequestResponseLoaded: CONNS connections at once
 //	cps ADDR MSG DURATION MAX     connect, one request, its reply, close; repeat
 //	rss                           our resident set size
 //	quit                          close everything and exit
@@ -31,9 +33,10 @@ type command struct {
 	kind    string // serve: "sink" or "echo"
 	port    uint16
 	addr    netip.AddrPort
-	n       int   // flows: connections; rr, cps: message size
-	warm    int   // rr
-	rounds  int   // rr; cps: at most this many connections
+	n       int   // flows: connections; rr, rrload, cps: message size
+	conns   int   // rrload
+	warm    int   // rr, rrload (per connection)
+	rounds  int   // rr, rrload (per connection); cps: at most this many connections
 	bytes   int64 // verify, flows
 	seed    uint64
 	timeout time.Duration // verify, flows, rr; cps: how long to go on
@@ -55,6 +58,7 @@ const (
 type reply struct {
 	Bulk    *bench.BulkResult    `json:",omitempty"`
 	Latency *bench.LatencyResult `json:",omitempty"`
+	Loaded  *bench.LoadedResult  `json:",omitempty"` // rrload
 	Conns   int                  `json:",omitempty"` // cps: connections completed
 	Elapsed time.Duration        `json:",omitempty"` // cps
 	RSSKiB  int64                `json:",omitempty"`
@@ -71,7 +75,7 @@ func parseCommand(line string) (command, error) {
 	}
 	c := command{verb: f[0]}
 	args := f[1:]
-	want := map[string]int{"serve": 2, "close": 1, "verify": 4, "flows": 4, "rr": 5, "cps": 4, "rss": 0, "quit": 0}
+	want := map[string]int{"serve": 2, "close": 1, "verify": 4, "flows": 4, "rr": 5, "rrload": 6, "cps": 4, "rss": 0, "quit": 0}
 	n, ok := want[c.verb]
 	if !ok {
 		return command{}, fmt.Errorf("unknown command %q", c.verb)
@@ -108,6 +112,16 @@ func parseCommand(line string) (command, error) {
 		err = errors.Join(err, intArg(args[2], "warm-up rounds", 0, maxRounds, &c.warm))
 		err = errors.Join(err, intArg(args[3], "rounds", 1, maxRounds, &c.rounds))
 		err = errors.Join(err, durArg(args[4], "timeout", &c.timeout))
+	case "rrload":
+		c.addr, err = parseAddr(args[0])
+		err = errors.Join(err, intArg(args[1], "connections", 1, maxFlows, &c.conns))
+		err = errors.Join(err, intArg(args[2], "message size", 4, maxMsg, &c.n))
+		err = errors.Join(err, intArg(args[3], "warm-up rounds", 0, maxRounds, &c.warm))
+		err = errors.Join(err, intArg(args[4], "rounds", 1, maxRounds, &c.rounds))
+		err = errors.Join(err, durArg(args[5], "timeout", &c.timeout))
+		if err == nil && c.conns*c.rounds > maxRounds {
+			err = fmt.Errorf("%d connections × %d rounds keeps more than %d samples", c.conns, c.rounds, maxRounds)
+		}
 	case "cps":
 		c.addr, err = parseAddr(args[0])
 		err = errors.Join(err, intArg(args[1], "message size", 4, maxMsg, &c.n))

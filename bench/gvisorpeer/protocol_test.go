@@ -25,6 +25,7 @@ func TestParseCommandReadsEveryVerbsArguments(t *testing.T) {
 		{"flows 198.18.1.2:5001 8 33554432 1m0s", command{verb: "flows", addr: a, n: 8, bytes: 32 << 20, timeout: time.Minute}},
 		{"rr 198.18.1.2:5001 64 500 5000 60s", command{verb: "rr", addr: a, n: 64, warm: 500, rounds: 5000, timeout: time.Minute}},
 		{"rr 198.18.1.2:5001 4 0 1 1ms", command{verb: "rr", addr: a, n: 4, rounds: 1, timeout: time.Millisecond}},
+		{"rrload 198.18.1.2:5001 16 64 50 500 60s", command{verb: "rrload", addr: a, conns: 16, n: 64, warm: 50, rounds: 500, timeout: time.Minute}},
 		{"cps 198.18.1.2:5001 64 1s 5000", command{verb: "cps", addr: a, n: 64, rounds: 5000, timeout: time.Second}},
 		{"flows 198.18.1.2:5001 256 1 1h", command{verb: "flows", addr: a, n: maxFlows, bytes: 1, timeout: maxTimeout}},
 		{"rr 198.18.1.2:5001 1048576 0 1000000 1s", command{verb: "rr", addr: a, n: maxMsg, rounds: maxRounds, timeout: time.Second}},
@@ -52,19 +53,22 @@ func TestParseCommandRefusesMalformedAndOutOfRangeArguments(t *testing.T) {
 		"verify 198.18.1.2 100 1 1s",         // no port
 		"verify [2001:db8::1]:5001 100 1 1s", // IPv4 only
 		"verify 198.18.1.2:0 100 1 1s",
-		"verify 198.18.1.2:5001 0 1 1s",      // nothing to send
-		"verify 198.18.1.2:5001 100 -1 1s",   // seed is unsigned
-		"verify 198.18.1.2:5001 100 1 0s",    // no time at all
-		"verify 198.18.1.2:5001 100 1 -1s",   //
-		"verify 198.18.1.2:5001 100 1 1000h", // beyond maxTimeout
-		"verify 198.18.1.2:5001 100 1 60",    // a duration needs its unit
-		"flows 198.18.1.2:5001 0 100 1s",     // no flows
-		"flows 198.18.1.2:5001 257 100 1s",   // more than maxFlows
-		"flows 198.18.1.2:5001 8 1e9 1s",     // not an integer
-		"rr 198.18.1.2:5001 3 0 10 1s",       // too short for the sequence number
-		"rr 198.18.1.2:5001 2097152 0 10 1s", // beyond maxMsg
-		"rr 198.18.1.2:5001 64 0 0 1s",       // no rounds
-		"rr 198.18.1.2:5001 64 0 1000001 1s", // beyond maxRounds: every sample is kept
+		"verify 198.18.1.2:5001 0 1 1s",            // nothing to send
+		"verify 198.18.1.2:5001 100 -1 1s",         // seed is unsigned
+		"verify 198.18.1.2:5001 100 1 0s",          // no time at all
+		"verify 198.18.1.2:5001 100 1 -1s",         //
+		"verify 198.18.1.2:5001 100 1 1000h",       // beyond maxTimeout
+		"verify 198.18.1.2:5001 100 1 60",          // a duration needs its unit
+		"flows 198.18.1.2:5001 0 100 1s",           // no flows
+		"flows 198.18.1.2:5001 257 100 1s",         // more than maxFlows
+		"flows 198.18.1.2:5001 8 1e9 1s",           // not an integer
+		"rr 198.18.1.2:5001 3 0 10 1s",             // too short for the sequence number
+		"rr 198.18.1.2:5001 2097152 0 10 1s",       // beyond maxMsg
+		"rr 198.18.1.2:5001 64 0 0 1s",             // no rounds
+		"rr 198.18.1.2:5001 64 0 1000001 1s",       // beyond maxRounds: every sample is kept
+		"rrload 198.18.1.2:5001 257 64 0 10 1s",    // beyond maxFlows
+		"rrload 198.18.1.2:5001 256 64 0 10000 1s", // 2.56 million samples
+		"rrload 198.18.1.2:5001 0 64 0 10 1s",      // no connections
 		"cps 198.18.1.2:5001 64 1s 0",
 		"rss now",
 		"quit 0",
@@ -99,6 +103,10 @@ func (r *recorder) flows(c command, progress func()) reply {
 func (r *recorder) rr(c command) reply {
 	r.got = append(r.got, "rr")
 	return reply{Latency: &bench.LatencyResult{Samples: []time.Duration{time.Microsecond}, Requests: 1}}
+}
+func (r *recorder) rrLoad(c command) reply {
+	r.got = append(r.got, "rrload")
+	return reply{Loaded: &bench.LoadedResult{Conns: c.conns}}
 }
 func (r *recorder) cps(c command) reply { r.got = append(r.got, "cps"); return reply{Conns: 3} }
 

@@ -449,6 +449,31 @@ func (p *peer) rr(c command) reply {
 	return r
 }
 
+// rrLoad is bench.RequestResponseLoaded over c.conns connections.
+func (p *peer) rrLoad(c command) reply {
+	var conns []net.Conn
+	defer func() {
+		for _, k := range conns {
+			k.Close()
+		}
+	}()
+	deadline := time.Now().Add(c.timeout)
+	for range c.conns {
+		k, err := p.dial(c.addr)
+		if err != nil {
+			return errReply(err)
+		}
+		k.SetDeadline(deadline)
+		conns = append(conns, k)
+	}
+	res, err := bench.RequestResponseLoaded(conns, c.n, c.warm, c.rounds)
+	r := reply{Loaded: &res}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r
+}
+
 // cps is the bench's connectionRate on this stack: connect, one request of
 // c.n bytes, its reply, close, one connection at a time, until c.timeout has
 // passed or c.rounds connections were made.

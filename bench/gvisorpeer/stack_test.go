@@ -66,6 +66,11 @@ func TestPeerRunsEveryWorkloadAgainstAnotherPeer(t *testing.T) {
 		t.Errorf("rr: %+v", r)
 	}
 
+	r = client.rrLoad(command{addr: echo, conns: 4, n: 64, warm: 3, rounds: 20, timeout: 20 * time.Second})
+	if r.Error != "" || r.Loaded == nil || len(r.Loaded.Samples) != 80 || r.Loaded.Conns != 4 || r.Loaded.Duration <= 0 {
+		t.Errorf("rrload: %+v", r)
+	}
+
 	r = client.cps(command{addr: echo, n: 64, rounds: 25, timeout: 10 * time.Second})
 	if r.Error != "" || r.Conns != 25 || r.Elapsed <= 0 {
 		t.Errorf("cps: %+v", r)

@@ -220,6 +220,7 @@ func (g *gvisorPeer) call(wait time.Duration, progress io.Writer, args ...any) (
 type gvisorReply struct {
 	Bulk    *bench.BulkResult
 	Latency *bench.LatencyResult
+	Loaded  *bench.LoadedResult
 	Conns   int
 	Elapsed time.Duration
 	RSSKiB  int64
@@ -302,6 +303,14 @@ func (g *gvisorPeer) requestResponse(addr string, msg, warmup, rounds int, timeo
 		return bench.LatencyResult{}, err
 	}
 	return *r.Latency, err
+}
+
+func (g *gvisorPeer) loadedRR(addr string, conns, msg, warmup, rounds int, timeout time.Duration) (bench.LoadedResult, error) {
+	r, err := g.call(timeout+callSlack, nil, "rrload", addr, conns, msg, warmup, rounds, timeout)
+	if r.Loaded == nil {
+		return bench.LoadedResult{}, err
+	}
+	return *r.Loaded, err
 }
 
 func (g *gvisorPeer) connections(addr string, p benchParams) (int, time.Duration, error) {

@@ -116,6 +116,10 @@ func TestGvisorPeerExchangesVerifiedBytesAndEchoesWithTheKernel(t *testing.T) {
 				if err != nil || len(lat.Samples) != 20 || lat.Percentile(50) <= 0 {
 					t.Errorf("%s: 20 round trips: %d samples, p50 %v, %v", d.what, len(lat.Samples), lat.Percentile(50), err)
 				}
+				load, err := d.from.loadedRR(echo, 3, 64, 2, 10, 20*time.Second)
+				if err != nil || len(load.Samples) != 30 || load.Conns != 3 || load.RequestsPerSecond() <= 0 {
+					t.Errorf("%s: 3 connections × 10 round trips: %d samples, %v", d.what, len(load.Samples), err)
+				}
 			}
 			n, el, err := gv.connections(netip.AddrPortFrom(k.addr, uint16(echoPort)).String(),
 				benchParams{msg: 64, cpsDuration: 5 * time.Second, cpsMax: 20})

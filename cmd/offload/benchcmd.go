@@ -32,6 +32,8 @@ type benchParams struct {
 	flows       int           // flows of the multi-flow scenario
 	checkBytes  int64         // the SHA-256-checked transfer, each way
 	rounds      int           // timed request/response round trips
+	loadConns   int           // connections of the saturating-load request/response
+	loadRounds  int           // timed round trips per connection under load
 	msg         int           // request and response size
 	cpsDuration time.Duration // how long to open connections for...
 	cpsMax      int           // ...or until this many were opened
@@ -42,12 +44,12 @@ type benchParams struct {
 
 func quickBenchParams() benchParams {
 	return benchParams{bulkBytes: 256 << 20, flowBytes: 32 << 20, flows: 8, checkBytes: 8 << 20,
-		rounds: 5000, msg: 64, cpsDuration: time.Second, cpsMax: 5000, repeats: 1, timeout: 60 * time.Second}
+		rounds: 5000, loadConns: 16, loadRounds: 500, msg: 64, cpsDuration: time.Second, cpsMax: 5000, repeats: 1, timeout: 60 * time.Second}
 }
 
 func fullBenchParams() benchParams {
 	return benchParams{bulkBytes: 1 << 30, flowBytes: 128 << 20, flows: 8, checkBytes: 64 << 20,
-		rounds: 50000, msg: 64, cpsDuration: 2 * time.Second, cpsMax: 8000, repeats: 3, timeout: 120 * time.Second}
+		rounds: 50000, loadConns: 16, loadRounds: 5000, msg: 64, cpsDuration: 2 * time.Second, cpsMax: 8000, repeats: 3, timeout: 120 * time.Second}
 }
 
 // Scenario IDs; the JSON uses them.
@@ -59,6 +61,10 @@ const (
 	scRRp50     = "rr-p50"
 	scRRp99     = "rr-p99"
 	scRRp999    = "rr-p99.9"
+	scLoadP50   = "rrload-p50"
+	scLoadP99   = "rrload-p99"
+	scLoadP999  = "rrload-p99.9"
+	scLoadRate  = "rrload-rate"
 	scCPS       = "cps"
 )
 
@@ -71,6 +77,10 @@ func benchScenarios(p benchParams) []bench.Scenario {
 		{ID: scRRp50, Title: fmt.Sprintf("%dB RR p50", p.msg), Unit: "µs"},
 		{ID: scRRp99, Title: "p99", Unit: "µs"},
 		{ID: scRRp999, Title: "p99.9", Unit: "µs"},
+		{ID: scLoadP50, Title: fmt.Sprintf("%d conns RR p50", p.loadConns), Unit: "µs"},
+		{ID: scLoadP99, Title: "p99", Unit: "µs"},
+		{ID: scLoadP999, Title: "p99.9", Unit: "µs"},
+		{ID: scLoadRate, Title: "RR rate", Unit: "k/s", HigherIsBetter: true},
 		{ID: scCPS, Title: "connect+RR+close", Unit: "conn/s", HigherIsBetter: true},
 	}
 }
@@ -171,6 +181,8 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 			"flows":                  float64(p.flows),
 			"sha256_checked_bytes":   float64(p.checkBytes),
 			"rr_round_trips":         float64(p.rounds),
+			"rrload_connections":     float64(p.loadConns),
+			"rrload_rounds_per_conn": float64(p.loadRounds),
 			"rr_message_bytes":       float64(p.msg),
 			"cps_seconds":            p.cpsDuration.Seconds(),
 			"cps_max_connections":    float64(p.cpsMax),
@@ -182,6 +194,8 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 				"Both ends run in network namespaces on this machine, so sender and receiver share its cores.",
 			"Bulk: timed transfers without hashing (bench.Throughput, the receiver counts the bytes); before them one SHA-256-checked transfer each way per configuration (bench.Bulk).",
 			"Request/response: one connection, one outstanding request (low load), the first party asking and the second echoing.",
+			"Request/response under load: rrload_connections connections at once, each with one request outstanding back to back (a closed loop that saturates the stacks), " +
+				"the first party asking; percentiles over every round trip of every connection, and the rate they made together in thousands per second.",
 			"Connections per second: the first party connects, sends one request, reads the reply and closes, one connection at a time, for the given time or count.",
 			"offload↔offload runs two offload stacks on the two ends of a second veth pair, each through AF_PACKET.",
 			"gVisor↔kernel runs gVisor's netstack (gvisor.dev/gvisor, bench/gvisorpeer, its own Go module) as a separate process in the namespace, " +
@@ -255,6 +269,8 @@ type partyWork interface {
 	flows(addr string, n int, size int64, timeout time.Duration, progress io.Writer) (bench.BulkResult, error)
 	// requestResponse is bench.RequestResponse to an Echo server.
 	requestResponse(addr string, msg, warmup, rounds int, timeout time.Duration) (bench.LatencyResult, error)
+	// loadedRR is bench.RequestResponseLoaded over conns connections to an Echo server.
+	loadedRR(addr string, conns, msg, warmup, rounds int, timeout time.Duration) (bench.LoadedResult, error)
 	// connections is connectionRate from this party.
 	connections(addr string, p benchParams) (n int, el time.Duration, err error)
 }
@@ -308,6 +324,31 @@ func (p localParty) requestResponse(addr string, msg, warmup, rounds int, timeou
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(timeout))
 	return bench.RequestResponse(c, msg, warmup, rounds)
+}
+
+func (p localParty) loadedRR(addr string, n, msg, warmup, rounds int, timeout time.Duration) (bench.LoadedResult, error) {
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	deadline := time.Now().Add(timeout)
+	err := p.run(func() error {
+		for range n {
+			c, err := p.dialHere(addr)
+			if err != nil {
+				return err
+			}
+			c.SetDeadline(deadline)
+			conns = append(conns, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return bench.LoadedResult{}, err
+	}
+	return bench.RequestResponseLoaded(conns, msg, warmup, rounds)
 }
 
 func (p localParty) connections(addr string, bp benchParams) (int, time.Duration, error) {
@@ -529,7 +570,7 @@ func measureBenchConfig(rep *bench.Report, config string, a, b bparty, p benchPa
 	}
 	if err := errors.Join(errA, errB, errE); err != nil {
 		fmt.Fprintf(progress, "  listening: %v\n", err)
-		fail([]string{scBulk1Up, scBulk1Down, scBulkNUp, scBulkNDown, scRRp50, scRRp99, scRRp999, scCPS}, err)
+		fail([]string{scBulk1Up, scBulk1Down, scBulkNUp, scBulkNDown, scRRp50, scRRp99, scRRp999, scLoadP50, scLoadP99, scLoadP999, scLoadRate, scCPS}, err)
 		return
 	}
 	sinkAddr := func(x bparty) string { return netip.AddrPortFrom(x.addr, uint16(sinkPort)).String() }
@@ -597,6 +638,25 @@ func measureBenchConfig(rep *bench.Report, config string, a, b bparty, p benchPa
 		rep.Add(r)
 	}
 	fmt.Fprintln(progress, okOr(err, fmt.Sprintf("p50 %s, p99 %s", fmtDur(lat.Percentile(50)), fmtDur(lat.Percentile(99)))))
+
+	fmt.Fprintf(progress, "  %d connections at once, %d round trips each ", p.loadConns, p.loadRounds)
+	load, err := a.loadedRR(netip.AddrPortFrom(b.addr, uint16(echoPort)).String(), p.loadConns, p.msg, p.loadRounds/10, p.loadRounds, p.timeout)
+	for _, q := range []struct {
+		id  string
+		pct float64
+	}{{scLoadP50, 50}, {scLoadP99, 99}, {scLoadP999, 99.9}, {scLoadRate, -1}} {
+		r := bench.Result{Config: config, Scenario: q.id, Samples: int64(len(load.Samples))}
+		switch {
+		case err != nil:
+			r.Error = err.Error()
+		case q.pct < 0:
+			r.Value = load.RequestsPerSecond() / 1000
+		default:
+			r.Value = float64(load.Percentile(q.pct)) / float64(time.Microsecond)
+		}
+		rep.Add(r)
+	}
+	fmt.Fprintln(progress, okOr(err, fmt.Sprintf("p50 %s, p99 %s, %.0f requests/s", fmtDur(load.Percentile(50)), fmtDur(load.Percentile(99)), load.RequestsPerSecond())))
 
 	var runs []float64
 	var r bench.Result

@@ -22,7 +22,7 @@ func TestBenchEveryConfigurationProducesNumbersAndFiles(t *testing.T) {
 		t.Skip("builds namespaces and runs seven configurations, two of them gVisor built with the Go toolchain (~15 s)")
 	}
 	p := benchParams{bulkBytes: 1 << 20, flowBytes: 128 << 10, flows: 8, checkBytes: 1 << 20,
-		rounds: 100, msg: 64, cpsDuration: 200 * time.Millisecond, cpsMax: 50, repeats: 2, timeout: 20 * time.Second}
+		rounds: 100, loadConns: 4, loadRounds: 50, msg: 64, cpsDuration: 200 * time.Millisecond, cpsMax: 50, repeats: 2, timeout: 20 * time.Second}
 	dir := t.TempDir()
 	jsonPath, svgPath, docPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "svg", "b.svg"), filepath.Join(dir, "docs", "BENCHMARKS.md")
 	rep := newBenchReport(p, benchCommand(true, jsonPath, svgPath, docPath, 0))
