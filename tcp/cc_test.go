@@ -98,8 +98,8 @@ func TestCUBICSlowStartAndIdleRestart_RFC5681(t *testing.T) {
 		t.Fatalf("initial cwnd %d ssthresh %d", c.Cwnd(), c.Ssthresh())
 	}
 	c.OnAck(t0, 5000, 10000, time.Millisecond)
-	if c.Cwnd() != 12000 {
-		t.Fatalf("slow start with L=2 SMSS: cwnd %d, want 12000", c.Cwnd())
+	if c.Cwnd() != 15000 {
+		t.Fatalf("slow start credits every acknowledged byte below ssthresh: cwnd %d, want 15000", c.Cwnd())
 	}
 	c.OnIdleRestart(t0)
 	if c.Cwnd() != 10000 {
@@ -131,5 +131,76 @@ func TestPathMSSChangeReachesCongestionControl_RFC8201(t *testing.T) {
 	r.c.SetPathMSS(1000)
 	if c := r.c.cc.(*CUBIC); c.mss != 1000 {
 		t.Fatalf("controller MSS %d", c.mss)
+	}
+}
+
+// A stretch ACK (one ACK from an aggregating receiver for many segments)
+// counts as the delayed ACKs it replaces (RFC 3465 §2.3 on L): in slow start
+// every acknowledged byte grows cwnd while it stays below ssthresh, so the
+// window still doubles per round trip against a GRO receiver; the step that
+// crosses ssthresh is at most L = 2 SMSS, and the bytes left over go to
+// congestion avoidance, not to slow start.
+func TestSlowStartCreditsStretchACKsInFullBelowSsthresh_RFC3465_2_3(t *testing.T) {
+	const mss = 1000
+	for _, tc := range []struct {
+		name string
+		mk   func(int) CongestionControl
+		set  func(CongestionControl, int) // sets ssthresh in bytes
+	}{
+		{"NewReno", NewNewReno, func(c CongestionControl, b int) { c.(*NewReno).ssthresh = b }},
+		{"CUBIC", NewCUBIC, func(c CongestionControl, b int) { c.(*CUBIC).ssthresh = float64(b) / mss }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// One round trip against an aggregating receiver: 10 segments in
+			// flight come back as one ACK; the window doubles.
+			c := tc.mk(mss)
+			c.OnAck(t0, 10*mss, 10*mss, time.Millisecond)
+			if c.Cwnd() != 20*mss {
+				t.Fatalf("one stretch ACK for 10 segments: cwnd %d, want %d (doubled)", c.Cwnd(), 20*mss)
+			}
+			// Three more round trips, each acknowledged by one ACK for the
+			// whole window: it doubles each time, as a delayed-ACK receiver's
+			// per-pair ACKs would have made it.
+			for range 3 {
+				w := c.Cwnd()
+				c.OnAck(t0, w, w, time.Millisecond)
+			}
+			if c.Cwnd() != 160*mss {
+				t.Fatalf("after 4 round trips of stretch ACKs: cwnd %d, want %d", c.Cwnd(), 160*mss)
+			}
+
+			// Crossing ssthresh: from 10 segments with ssthresh 15, an ACK for
+			// 40 segments takes cwnd to 16 (three L-sized steps, the last one
+			// crossing), and the other 34 segments' worth is congestion
+			// avoidance, which adds at most about one segment.
+			c = tc.mk(mss)
+			tc.set(c, 15*mss)
+			c.OnAck(t0, 40*mss, 10*mss, time.Millisecond)
+			if w := c.Cwnd(); w < 16*mss || w > 18*mss {
+				t.Fatalf("crossing ssthresh 15000 with a 40000-byte ACK: cwnd %d, want 16000..18000", w)
+			}
+			// Below ssthresh a small ACK is credited exactly.
+			c = tc.mk(mss)
+			c.OnAck(t0, 1500, 10*mss, time.Millisecond)
+			if c.Cwnd() != 11500 {
+				t.Fatalf("1500 bytes acknowledged in slow start: cwnd %d, want 11500", c.Cwnd())
+			}
+		})
+	}
+}
+
+func TestSlowStartBytesNeverCreditsMoreThanAcked(t *testing.T) {
+	for cwnd := 1000; cwnd < 20000; cwnd += 700 {
+		for ss := cwnd + 1; ss < 30000; ss += 900 {
+			for acked := 0; acked < 70000; acked += 1300 {
+				inc := slowStartBytes(cwnd, ss, acked, 1000)
+				if inc < 0 || inc > acked {
+					t.Fatalf("cwnd %d ssthresh %d acked %d: credit %d", cwnd, ss, acked, inc)
+				}
+				if cwnd+inc > ss+2000 || (inc < acked && cwnd+inc < ss) {
+					t.Fatalf("cwnd %d ssthresh %d acked %d: cwnd after %d crosses by more than L or stops short", cwnd, ss, acked, cwnd+inc)
+				}
+			}
+		}
 	}
 }

@@ -20,8 +20,9 @@ const (
 // cubic function of the time since the loss, centred on the window where the
 // loss happened (W_max), with the Reno-friendly region (§4.3) and fast
 // convergence (§4.7). Slow start is RFC 5681's with RFC 3465 byte counting
-// (no HyStart++). Windows are kept in segments as float64 internally
-// (RFC 9438 counts in segments); Cwnd reports bytes.
+// that credits stretch ACKs in full below ssthresh (slowStartBytes; no
+// HyStart++). Windows are kept in segments as float64 internally (RFC 9438
+// counts in segments); Cwnd reports bytes.
 type CUBIC struct {
 	mss      int
 	cwnd     float64 // segments
@@ -60,9 +61,17 @@ func (c *CUBIC) bytes(segs float64) int {
 func (c *CUBIC) OnAck(now clock.Instant, acked, _ int, rtt time.Duration) {
 	segs := float64(acked) / float64(c.mss)
 	if c.cwnd < c.ssthresh {
-		// Slow start (RFC 9438 §4.10 defers to RFC 5681), with L = 2 SMSS.
-		c.cwnd += min(segs, 2)
-		return
+		// Slow start (RFC 9438 §4.10 defers to RFC 5681) with byte counting
+		// that takes a stretch ACK for the delayed ACKs it replaces: see
+		// slowStartBytes, here in segments.
+		inc := segs
+		if c.cwnd+segs > c.ssthresh {
+			inc = min(segs, 2*math.Ceil((c.ssthresh-c.cwnd)/2))
+		}
+		c.cwnd += inc
+		if segs -= inc; segs <= 0 {
+			return
+		}
 	}
 	if !c.inEpoch {
 		// §4.2: the first ACK in congestion avoidance starts the epoch.
