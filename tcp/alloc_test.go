@@ -69,7 +69,7 @@ func TestSteadyStateDataPathDoesNotAllocate(t *testing.T) {
 	for range 50 {
 		step()
 	}
-	if allocs := testing.AllocsPerRun(200, step); allocs != 0 {
+	if allocs := testing.AllocsPerRun(200, step); allocs != 0 && !raceEnabled {
 		t.Fatalf("steady-state data path allocates %.1f times per round", allocs)
 	}
 	if a.Info().BytesAcked < 250*10000 {
@@ -153,7 +153,7 @@ func TestReassemblyAndRetransmissionDoNotAllocate(t *testing.T) {
 		r.now = r.now.Add(time.Second)
 	}
 	round()
-	if allocs := testing.AllocsPerRun(50, round); allocs != 0 {
+	if allocs := testing.AllocsPerRun(50, round); allocs != 0 && !raceEnabled {
 		t.Fatalf("loss paths allocate %.1f times per round", allocs)
 	}
 	if i := r.c.Info(); i.FastRetransmits < 50 || i.Timeouts < 50 || i.BytesReceived < 50*2000 || i.Retransmits == 0 {

@@ -12,8 +12,9 @@ type Config struct {
 	// also caps the segments we send. Clamped to [64, 65495].
 	MSS int
 
-	// SendBufferSize and RecvBufferSize are the fixed ring sizes allocated at
-	// Dial/Accept. The receive buffer bounds the window we offer and the bytes
+	// SendBufferSize and RecvBufferSize are the fixed ring sizes, fixed at
+	// Dial/Accept; a ring holds its array only while it stores data (see the
+	// package comment). The receive buffer bounds the window we offer and the bytes
 	// held for reassembly. Clamped to [4 KiB, 1 GiB] (1 GiB is the largest window
 	// RFC 7323 scaling can express).
 	SendBufferSize, RecvBufferSize int

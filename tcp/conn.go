@@ -151,9 +151,11 @@ func newConn(cfg *Config, now clock.Instant, iss wire.Seq) *Conn {
 	c.iss, c.sndUna, c.sndNxt, c.sndMax, c.sndMaxData = iss, iss, iss, iss, iss
 	c.sndBufSeq = iss + 1
 	c.recover = iss
+	// The rings and the scoreboard take their arrays on first use (see ring),
+	// and the reassembly table is made when data first arrives out of order:
+	// a connection that stays idle never holds them.
 	c.sndBuf = newRing(c.cfg.SendBufferSize)
 	c.rcvBuf = newRing(c.cfg.RecvBufferSize)
-	c.ooo = make([]seqRange, 0, c.cfg.ReassemblyRanges)
 	c.txq = newTxQueue(c.cfg.ScoreboardSegments)
 	c.rack.timerAt, c.rack.tlpAt = clock.Never, clock.Never
 	c.oowAt = clock.Never
@@ -370,13 +372,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 	n := c.rcvBuf.read(p)
 	c.maybeWindowUpdate()
 	c.releaseBuffers()
+	c.idleBuffers()
 	return n, nil
 }
 
 // PeekRead returns the readable bytes in place, as at most two slices (the ring
 // may wrap), without consuming them: a caller copies them straight to their
 // destination and then calls Consume. The slices are valid until the next call
-// on the Conn. Errors and EOF are reported by Read as usual.
+// on the Conn (which may hand the ring's array back to a pool once it is empty). Errors and EOF are reported by Read as usual.
 func (c *Conn) PeekRead() (a, b []byte) {
 	if c.closed {
 		return nil, nil
@@ -393,25 +396,31 @@ func (c *Conn) Consume(n int) {
 	c.rcvBuf.consume(n)
 	c.maybeWindowUpdate()
 	c.releaseBuffers()
+	c.idleBuffers()
 }
 
 // PeekWrite returns the free space of the send buffer in place, as at most two
 // slices, for a caller that fills it directly and then calls Commit. It returns
-// nothing when Write would fail.
+// nothing when Write would fail. The slices are valid until the next call on
+// the Conn. Their bytes are unspecified until written: the array comes from a
+// pool shared by every connection in the process, so it may hold another
+// connection's old data; never hand the space to a party that must not see
+// that (another tenant) without clearing it first.
 func (c *Conn) PeekWrite() (a, b []byte) {
 	if c.Writable() == 0 {
 		return nil, nil
 	}
-	return c.sndBuf.peek(c.sndBuf.n, c.sndBuf.free())
+	return c.sndBuf.space()
 }
 
 // Commit appends the first n bytes of the space PeekWrite returned to the send
 // stream, like a Write of them.
 func (c *Conn) Commit(n int) {
-	if c.Writable() == 0 {
-		return
+	if c.Writable() == 0 || !c.sndBuf.held() {
+		return // no PeekWrite since the buffer was last empty: nothing was filled
 	}
 	c.sndBuf.n += max(0, min(n, c.sndBuf.free()))
+	c.idleBuffers()
 }
 
 // maybeWindowUpdate asks for a window update after the application freed
@@ -561,6 +570,23 @@ func (c *Conn) releaseBuffers() {
 	}
 }
 
+// idleBuffers hands the arrays of the rings and the scoreboard back to their
+// pools while nothing is stored in them, so an idle connection holds none (a
+// busy one takes them back from the pool without allocating). The send side
+// is empty when every byte was acknowledged and nothing is queued (the ring
+// holds the unacknowledged bytes too, for retransmission); the receive side
+// when the application has read everything and nothing is held out of order.
+// Sizes stay: the window is still computed from the configured buffer.
+func (c *Conn) idleBuffers() {
+	if c.sndBuf.n == 0 {
+		c.sndBuf.idle()
+		c.txq.idle()
+	}
+	if c.rcvBuf.n == 0 && len(c.ooo) == 0 {
+		c.rcvBuf.idle()
+	}
+}
+
 // fail ends the connection with a terminal error.
 func (c *Conn) fail(err error) {
 	c.err = err
@@ -578,14 +604,17 @@ func (c *Conn) Deadline() clock.Instant {
 	return d
 }
 
-// BufferBytes is the memory held by the connection's buffers: the send and
-// receive rings, the out-of-order table and the send scoreboard. They are
-// released once nothing can use them any more (the send side from FIN-WAIT-2
-// on; the receive side in TIME-WAIT and CLOSED, or FIN-WAIT-2 after Close,
-// once the application has read or discarded what it holds), so a connection
-// lingering in TIME-WAIT costs only the Conn itself (about 1.2 KiB).
+// BufferBytes is the memory the connection's buffers hold now: the send and
+// receive rings, the out-of-order table and the send scoreboard. The rings and
+// the scoreboard hold an array only while they store something (see
+// idleBuffers), so an idle connection holds at most the out-of-order table
+// (made at the first out-of-order arrival). All are released for good once
+// nothing can use them any more (the send side from FIN-WAIT-2 on; the receive
+// side in TIME-WAIT and CLOSED, or FIN-WAIT-2 after Close, once the
+// application has read or discarded what it holds), so a connection lingering
+// in TIME-WAIT costs only the Conn itself (about 1.2 KiB).
 func (c *Conn) BufferBytes() int {
-	return c.sndBuf.size() + c.rcvBuf.size() +
+	return len(c.sndBuf.buf) + len(c.rcvBuf.buf) +
 		cap(c.ooo)*int(unsafe.Sizeof(seqRange{})) + len(c.txq.e)*int(unsafe.Sizeof(txSeg{}))
 }
 

@@ -14,9 +14,16 @@
 // 6675 (SACK-based recovery), RFC 8985 (RACK-TLP), RFC 9438 (CUBIC), and RFC
 // 4987 (SYN cookies), RFC 1337 (TIME-WAIT assassination).
 //
-// Buffers are fixed-size rings allocated once per connection (Dial/Accept); the
-// steady-state data path (OnSegment with in-order data, Poll, Read, Write) does
-// not allocate. They are released as soon as they can no longer be used:
+// Buffers are fixed-size rings whose arrays come from process-wide pools
+// (one per size): a ring takes its array when the first byte is stored and
+// gives it back whenever it is empty again (send side: everything written was
+// acknowledged; receive side: everything was read and nothing is held out of
+// order), so an idle connection holds no buffer memory while still offering
+// its full configured window. The steady-state data path (OnSegment with
+// in-order data, Poll, Read, Write) does not allocate: a ring going from
+// empty to busy takes an array back from the pool. The send scoreboard is
+// pooled the same way. They are released for good as soon as they can no
+// longer be used:
 // the send side once our FIN is acknowledged (FIN-WAIT-2) or the connection
 // is CLOSED, the receive side in TIME-WAIT and CLOSED (and in FIN-WAIT-2
 // after Close) once the application has read or discarded what it holds. A

@@ -73,6 +73,9 @@ func FuzzConn(f *testing.F) {
 	f.Add([]byte{0, 0, 0x10, 1, 0, 0, 0, 0x10, 0, 0, 200, 0, 0x10, 0, 0, 0, 0, 0x10, 0, 1, 0, 2, 255, 5, 5, 5})
 	f.Add([]byte{0, 0, 0x14, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 4, 2, 5})
 	f.Add([]byte{1, 0, 0x12, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 255, 1, 255, 5, 5, 5, 5, 5, 5, 5, 5, 0, 0x10, 0, 0, 2, 0, 0, 0, 0, 0})
+	// The handshake's ACK, then 600 bytes in order in 8 slices (sb 0xe0, as
+	// from receive aggregation), then a read of all of it.
+	f.Add([]byte{0, 0, 0x10, 1, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0x18, 1, 0, 0, 0, 0, 0x10, 0, 100, 0, 0xe0, 2, 255})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) == 0 {
 			return
@@ -119,7 +122,7 @@ func FuzzConn(f *testing.F) {
 		wbuf := make([]byte, 6000)
 		payload := make([]byte, 2048)
 		tsval := uint32(2)
-		rangesCap := cap(c.ooo)
+		rangesCap := c.cfg.ReassemblyRanges
 		next := func() byte {
 			if len(in) == 0 {
 				return 0
@@ -168,7 +171,8 @@ func FuzzConn(f *testing.F) {
 					s.Options.TSVal = tsval
 					s.Options.TSEcr = c.tsNow(now) - uint32(o>>2)
 				}
-				if sb := next(); sb&3 != 0 {
+				sb := next()
+				if sb&3 != 0 {
 					// SACK blocks around what we have in flight, aligned
 					// to segments (as real receivers send them) when sb&4.
 					for range sb & 3 {
@@ -188,6 +192,15 @@ func FuzzConn(f *testing.F) {
 					if sb&16 != 0 {
 						s.Options.NumSACK = sb // nonsense counts must be capped
 					}
+				}
+				if k := int(sb >> 5); k > 0 && n > 0 {
+					// As from receive aggregation: the payload in k slices
+					// (Segment.More; some may be empty), standing for k wire
+					// segments. The bytes are the same, so every check on
+					// what Read returns holds unchanged. (sb < 32 keeps the
+					// single slice, so older corpus entries run as before.)
+					s.Payload, s.More = splitPayload(s.Payload, k+1, sb)
+					s.Segs = k + 1
 				}
 				if flags.Has(wire.FlagSYN) {
 					s.Options.SACKPermitted = true
@@ -274,14 +287,16 @@ func checkInvariants(t *testing.T, c *Conn, now clock.Instant, rangesCap int) {
 		if c.sndBuf.size() != 0 || len(c.txq.e) != 0 || orphan && (c.rcvBuf.size() != 0 || cap(c.ooo) != 0) {
 			t.Fatalf("%v (closed %v) holds buffers: %d bytes (%d unread)", c.state, c.rdClosed, c.BufferBytes(), c.rcvBuf.n)
 		}
-		if !orphan && cap(c.ooo) != rangesCap {
+		if !orphan && cap(c.ooo) != 0 && cap(c.ooo) != rangesCap {
 			t.Fatalf("reassembly table changed: %d/%d (cap was %d)", len(c.ooo), cap(c.ooo), rangesCap)
 		}
 	default:
-		if cap(c.ooo) != rangesCap || len(c.ooo) > rangesCap {
+		// Made at the first out-of-order arrival, then fixed.
+		if cap(c.ooo) != 0 && cap(c.ooo) != rangesCap || len(c.ooo) > rangesCap {
 			t.Fatalf("reassembly table grew: %d/%d (cap was %d)", len(c.ooo), cap(c.ooo), rangesCap)
 		}
 	}
+	checkIdleBuffers(t, c)
 	right := c.rcvNxt + wire.Seq(c.rcvBuf.free())
 	for i, r := range c.ooo {
 		if !r.start.GreaterThan(c.rcvNxt) || !r.end.GreaterThan(r.start) || r.end.GreaterThan(right) {
@@ -348,7 +363,19 @@ func fuzzPairBody(t *testing.T, in []byte) {
 	p := newPair(t, cfg, cfg, wire.Seq(0xffffffff-uint32(len(in))), 0x7ffffff0, time.Millisecond)
 	p.traceOn = fuzzTrace
 	var netByte byte
-	p.filter = func(bool, *seg) bool { netByte = next(); return int(netByte)%100 < lossPct }
+	p.filter = func(_ bool, s *seg) bool {
+		netByte = next()
+		// Deliver some data segments in several slices, as receive
+		// aggregation does (Segment.More), with Segs saying how many wire
+		// segments they stand for: the same bytes, so liveness and the byte
+		// checks hold unchanged. Driven by bits of the same input byte (no
+		// extra byte is read, so the committed corpus keeps its meaning).
+		if k := int(netByte>>1) & 3; k > 0 && len(s.Payload) > 0 {
+			s.Payload, s.More = splitPayload(s.Payload, k+1, netByte)
+			s.Segs = k + 1
+		}
+		return int(netByte)%100 < lossPct
+	}
 	p.jitter = func() time.Duration { return time.Duration(netByte>>4) * 300 * time.Microsecond }
 	p.dup = func() bool { return netByte&0x0f == 0x0f }
 	var wa, wb uint32 // bytes written by A and B
@@ -422,8 +449,8 @@ func fuzzPairBody(t *testing.T, in []byte) {
 func checkScoreboard(t *testing.T, c *Conn) {
 	t.Helper()
 	q := &c.txq
-	released := len(q.e) == 0 && (c.state == StateTimeWait || c.state == StateClosed || c.state == StateFinWait2)
-	if len(q.e) != c.cfg.ScoreboardSegments && !released || q.n > len(q.e) || q.n < 0 {
+	// The table is held at its configured size or not at all (idle or released).
+	if len(q.e) != c.cfg.ScoreboardSegments && len(q.e) != 0 || q.n > len(q.e) || q.n < 0 {
 		t.Fatalf("scoreboard grew: %d/%d (configured %d)", q.n, len(q.e), c.cfg.ScoreboardSegments)
 	}
 	bytes, sb, lb, sn, ln := 0, 0, 0, 0, 0
@@ -463,8 +490,53 @@ func checkPairConn(t *testing.T, c *Conn) {
 	if c.sndUna.GreaterThan(c.sndNxt) || c.sndNxt.GreaterThan(c.sndMax) {
 		t.Fatalf("SND.UNA %d SND.NXT %d SND.MAX %d out of order", c.sndUna, c.sndNxt, c.sndMax)
 	}
-	if len(c.ooo) > cap(c.ooo) || cap(c.ooo) != c.cfg.ReassemblyRanges {
+	checkIdleBuffers(t, c)
+	if len(c.ooo) > cap(c.ooo) || cap(c.ooo) != 0 && cap(c.ooo) != c.cfg.ReassemblyRanges {
 		t.Fatalf("reassembly table %d/%d", len(c.ooo), cap(c.ooo))
 	}
 	checkScoreboard(t, c)
+}
+
+// checkIdleBuffers asserts that, between calls, a side holds its array exactly
+// while it stores something: the send ring and scoreboard while bytes are
+// queued or unacknowledged, the receive ring while bytes are unread or held
+// out of order. An idle connection must cost no buffer memory.
+func checkIdleBuffers(t *testing.T, c *Conn) {
+	t.Helper()
+	if c.sndBuf.held() != (c.sndBuf.n > 0) {
+		t.Fatalf("send ring holds its array %v with %d bytes stored", c.sndBuf.held(), c.sndBuf.n)
+	}
+	if c.txq.e != nil && c.sndBuf.n == 0 {
+		t.Fatalf("scoreboard held (%d entries) with the send ring empty", c.txq.n)
+	}
+	if stored := c.rcvBuf.n > 0 || len(c.ooo) > 0; c.rcvBuf.held() != stored {
+		t.Fatalf("receive ring holds its array %v with %d bytes unread and %d ranges held", c.rcvBuf.held(), c.rcvBuf.n, len(c.ooo))
+	}
+}
+
+// splitPayload cuts p into k pieces at points drawn from sel (some pieces may
+// be empty), returned as a Segment's Payload and More: the shape of an
+// aggregate from receive offload, which references its frames' payloads
+// instead of copying them.
+func splitPayload(p []byte, k int, sel byte) ([]byte, [][]byte) {
+	cuts := make([]int, 0, k+1)
+	cuts = append(cuts, 0)
+	x := uint32(sel) | 1
+	for range k - 1 {
+		x = x*1103515245 + 12345
+		c := int(uint64(x>>8) % uint64(len(p)+1))
+		i := len(cuts)
+		cuts = append(cuts, c)
+		for i > 1 && cuts[i-1] > c { // keep the cut points sorted
+			cuts[i] = cuts[i-1]
+			i--
+		}
+		cuts[i] = c
+	}
+	cuts = append(cuts, len(p))
+	more := make([][]byte, 0, k-1)
+	for i := 1; i < k; i++ {
+		more = append(more, p[cuts[i]:cuts[i+1]])
+	}
+	return p[:cuts[1]], more
 }

@@ -14,6 +14,11 @@ import (
 type seg struct {
 	wire.TCPFields
 	Payload []byte
+	// More and Segs, if set, make the segment arrive as receive aggregation
+	// hands it over: the payload continued in further slices, standing for
+	// Segs wire segments (see Segment).
+	More [][]byte
+	Segs int
 }
 
 func (s seg) String() string {
@@ -27,10 +32,16 @@ func (s seg) String() string {
 			f = append(f, n)
 		}
 	}
-	return fmt.Sprintf("[%s] seq=%d ack=%d win=%d len=%d%s", strings.Join(f, ","), s.Seq, s.Ack, s.Window, len(s.Payload), sack)
+	n := len(s.Payload)
+	for _, m := range s.More {
+		n += len(m)
+	}
+	return fmt.Sprintf("[%s] seq=%d ack=%d win=%d len=%d%s", strings.Join(f, ","), s.Seq, s.Ack, s.Window, n, sack)
 }
 
-func (s seg) segment() *Segment { return &Segment{TCPFields: s.TCPFields, Payload: s.Payload} }
+func (s seg) segment() *Segment {
+	return &Segment{TCPFields: s.TCPFields, Payload: s.Payload, More: s.More, Segs: s.Segs}
+}
 
 // capture is an Output that copies every emitted segment.
 type capture struct{ segs []seg }

@@ -20,6 +20,7 @@ func (c *Conn) OnSegment(now clock.Instant, seg *Segment) {
 	default:
 		c.inSynchronized(now, seg)
 	}
+	c.idleBuffers() // an ACK may have emptied the send side, a FIN dropped data held out of order
 }
 
 // inSynSent is RFC 9293 §3.10.7.3.
@@ -644,6 +645,11 @@ func (c *Conn) scheduleACK(now clock.Instant, n int) {
 // fills are copied. The bound: at most ReassemblyRanges disjoint ranges, all
 // inside the receive buffer; a segment that would need another range is dropped.
 func (c *Conn) reassemble(now clock.Instant, seq wire.Seq, p chain) {
+	if c.ooo == nil {
+		// First out-of-order arrival: the table is made now (an in-order
+		// connection never needs it) and kept.
+		c.ooo = make([]seqRange, 0, c.cfg.ReassemblyRanges)
+	}
 	end := seq + wire.Seq(p.len())
 	// i: first range that ends at or after seq (could touch or overlap).
 	i := 0

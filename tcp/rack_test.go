@@ -282,7 +282,7 @@ func TestScoreboardAndRACKPathsDoNotAllocate(t *testing.T) {
 		r.now = r.now.Add(time.Second)
 	}
 	round()
-	if allocs := testing.AllocsPerRun(50, round); allocs != 0 {
+	if allocs := testing.AllocsPerRun(50, round); allocs != 0 && !raceEnabled {
 		t.Fatalf("scoreboard/RACK paths allocate %.1f times per round", allocs)
 	}
 	if i := r.c.Info(); i.RACKLosses < 50 || i.DSACKsReceived < 50 || i.TLPProbes < 50 || i.Timeouts != 0 {

@@ -33,14 +33,28 @@ func (s *txSeg) len() int { return int(s.end - s.start) }
 // txQueue is the ring of entries with byte counters kept in step, so pipe
 // (RFC 6675 §4) is O(1).
 type txQueue struct {
-	e                             []txSeg
+	e                             []txSeg // nil while empty and idle, or released; see newTxQueue
+	size                          int     // entries of e when held; 0 once released
+	arena                         *arrayPool[txSeg]
 	head, n                       int
 	bytes, sackedBytes, lostBytes int
 	sackedN, lostN                int
 	firstLost                     wire.Seq // no lost entry starts below this
 }
 
-func newTxQueue(n int) txQueue { return txQueue{e: make([]txSeg, n)} }
+// newTxQueue makes a scoreboard of n entries. Like a ring, it takes its array
+// from a shared pool when the first segment is recorded and gives it back
+// (idle) when every entry is acknowledged, so an idle connection holds none.
+func newTxQueue(n int) txQueue { return txQueue{size: n, arena: segPools.of(n)} }
+
+// idle gives the array back when the scoreboard is empty.
+func (q *txQueue) idle() {
+	if q.e == nil || q.n != 0 {
+		return
+	}
+	q.arena.put(q.e)
+	q.e, q.head = nil, 0
+}
 
 func (q *txQueue) at(i int) *txSeg {
 	j := q.head + i
@@ -51,7 +65,11 @@ func (q *txQueue) at(i int) *txSeg {
 }
 
 // release drops the table (a connection that sends nothing more).
-func (q *txQueue) release() { *q = txQueue{} }
+func (q *txQueue) release() {
+	q.n = 0
+	q.idle()
+	*q = txQueue{}
+}
 
 func (q *txQueue) reset() {
 	q.head, q.n = 0, 0
@@ -132,8 +150,11 @@ func (q *txQueue) pipe() int { return q.bytes - q.sackedBytes - q.lostBytes }
 // txSent records new data [seq, seq+n) sent at now, one entry per MSS.
 func (c *Conn) txSent(now clock.Instant, seq wire.Seq, n int) {
 	q := &c.txq
-	if len(q.e) == 0 {
-		return // released
+	if q.e == nil {
+		if q.size == 0 {
+			return // released
+		}
+		q.e, q.head = q.arena.get(), 0
 	}
 	for n > 0 {
 		if q.n == len(q.e) {

@@ -275,9 +275,11 @@ func TestFinWait2KeepsOnlyTheReceiveSide_RFC9293_3_10_4(t *testing.T) {
 	if c.State() != StateFinWait2 {
 		t.Fatal(c.State())
 	}
-	want := c.cfg.RecvBufferSize + c.cfg.ReassemblyRanges*8
-	if got := c.BufferBytes(); got != want {
-		t.Fatalf("half-closed FIN-WAIT-2 holds %d buffer bytes, want %d (the receive side)", got, want)
+	// The receive side stays (its full size is still offered), but holds no
+	// array while nothing is buffered.
+	if c.sndBuf.size() != 0 || c.rcvBuf.size() != c.cfg.RecvBufferSize || c.BufferBytes() != 0 {
+		t.Fatalf("half-closed FIN-WAIT-2: ring sizes %d/%d, %d buffer bytes held; want 0/%d, 0",
+			c.sndBuf.size(), c.rcvBuf.size(), c.BufferBytes(), c.cfg.RecvBufferSize)
 	}
 	r.send(data(peerISS+4, rigISS+10, 65535, []byte("def")))
 	out := r.send(data(peerISS+1, rigISS+10, 65535, []byte("abc")))
