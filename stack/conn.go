@@ -148,12 +148,19 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 		return 0, ErrWouldBlock
 	}
-	if n > 0 {
-		// Reading opens the receive window; the owner decides whether that is
-		// worth a window update (RFC 9293 §3.8.6.2.2).
-		c.q.markDirty(c)
+	wake := false
+	if n > 0 && c.tc.Deadline() <= c.s.clock.Now() {
+		// Reading opened the receive window enough that TCP wants a window
+		// update sent (RFC 9293 §3.8.6.2.2): only then is there work for the
+		// owner. Waking it after every read would cost a hand-off per
+		// request/response round trip for nothing; a smaller window gain
+		// rides on the next segment we send.
+		wake = c.q.enqueue(c)
 	}
 	c.mu.Unlock()
+	if wake {
+		c.q.wakeIfSleeping()
+	}
 	return n, err
 }
 
@@ -162,15 +169,44 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	n, err := c.tc.Write(p)
+	wake := false
 	if n > 0 {
-		c.q.markDirty(c)
+		wake = c.q.enqueue(c)
 	} else if err == nil && len(p) > 0 {
 		c.wantWrite = true
 		c.mu.Unlock()
 		return 0, ErrWouldBlock
 	}
 	c.mu.Unlock()
+	// Woken after the unlock, the owner does not find c.mu still taken.
+	if wake {
+		c.q.wakeIfSleeping()
+	}
 	return n, err
+}
+
+// wakeIfSleeping wakes the owner after enqueue listed a connection, unless
+// the owner is awake: it then looks at its dirty list before it sleeps
+// (queue.run), so the wake-up would only cost it an empty round.
+func (q *queue) wakeIfSleeping() {
+	if q.sleeping.Load() {
+		q.n.dev.Wake(q.id)
+	}
+}
+
+// enqueue puts c on its home queue's dirty list and reports whether the
+// owner must be woken for it: not if c was already listed, since whoever
+// listed it wakes the owner, which services c under c.mu after this caller's
+// change. Called with c.mu held; the caller wakes the owner after unlocking.
+func (q *queue) enqueue(c *Conn) bool {
+	q.dirtyMu.Lock()
+	defer q.dirtyMu.Unlock()
+	if c.dirty {
+		return false
+	}
+	c.dirty = true
+	q.dirty = append(q.dirty, c)
+	return true
 }
 
 // Readable is signalled when a Read that returned ErrWouldBlock may succeed.
@@ -240,8 +276,9 @@ func (c *Conn) Info() tcp.Info {
 }
 
 // notify wakes application goroutines whose wait may be over and completes
-// the handshake's signalling. Called by the owner with c.mu held.
-func (c *Conn) notify() {
+// the handshake's signalling, and reports whether it woke a reader or a
+// writer. Called by the owner with c.mu held.
+func (c *Conn) notify() (woke bool) {
 	tc := c.tc
 	failed := tc.Err() != nil || tc.State() == tcp.StateClosed
 	if !c.connected && (tc.Established() || failed) {
@@ -259,11 +296,14 @@ func (c *Conn) notify() {
 	if c.wantRead && (tc.Readable() || failed) {
 		c.wantRead = false
 		signal(c.readReady)
+		woke = true
 	}
 	if c.wantWrite && (tc.Writable() > 0 || failed || tc.Err() != nil) {
 		c.wantWrite = false
 		signal(c.writeReady)
+		woke = true
 	}
+	return woke
 }
 
 // finish marks the connection as gone and releases every waiter.

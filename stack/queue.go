@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"offload/clock"
@@ -37,6 +38,13 @@ type queue struct {
 	seg   tcp.Segment
 	emit  emitter
 	work  []*Conn // the dirty list taken over by the owner
+	woke  bool    // the round woke an application goroutine (run yields)
+	left  bool    // frames left on the device: the poll budget ended the round
+
+	// sleeping: the owner is in (or about to enter) Device.Wait, so work
+	// listed for it needs a wake-up; while it is awake it finds the work
+	// itself before it sleeps (run).
+	sleeping atomic.Bool
 
 	// Receive aggregation (nil when off on this NIC): frames go through gro,
 	// which hands back aggregates (Deliver) during InputBatch and FlushAll.
@@ -118,9 +126,22 @@ func (q *queue) run() {
 			if s.opts.BusyPoll > 0 {
 				lastWork = time.Now()
 			}
-			continue
-		}
-		if s.opts.BusyPoll > 0 && time.Since(lastWork) < s.opts.BusyPoll {
+			if q.woke {
+				// An application goroutine waits for what this round
+				// delivered, most likely on this P's run queue, where it
+				// would run only once the owner sleeps: let it run now.
+				// What it writes back is then found by the next round
+				// without a wake-up.
+				q.woke = false
+				runtime.Gosched()
+			}
+			if q.left || s.opts.BusyPoll > 0 {
+				continue
+			}
+			// Otherwise go to sleep without another round: Wait returns at
+			// once if frames came meanwhile or a wake-up is pending, so the
+			// round would only cost a receive that finds nothing.
+		} else if s.opts.BusyPoll > 0 && time.Since(lastWork) < s.opts.BusyPoll {
 			// Spin instead of sleeping: a reply usually comes within tens of
 			// microseconds, and a sleeping thread costs that much to wake.
 			runtime.Gosched()
@@ -134,10 +155,28 @@ func (q *queue) run() {
 				continue
 			}
 		}
-		if err := q.n.dev.Wait(q.id, wait); err != nil {
+		// Announce the sleep before the last look at the dirty list: an
+		// application goroutine that lists a connection after that look
+		// sees the flag and wakes the device (Conn.Read, Conn.Write); one
+		// that saw the owner awake skipped the wake-up.
+		q.sleeping.Store(true)
+		if q.hasDirty() {
+			q.sleeping.Store(false)
+			continue
+		}
+		err := q.n.dev.Wait(q.id, wait)
+		q.sleeping.Store(false)
+		if err != nil {
 			return
 		}
 	}
+}
+
+// hasDirty reports whether connections or a flush wait for the owner.
+func (q *queue) hasDirty() bool {
+	q.dirtyMu.Lock()
+	defer q.dirtyMu.Unlock()
+	return len(q.dirty) > 0 || q.flushReq
 }
 
 // round does one pass of the owner's work without blocking and reports whether
@@ -145,11 +184,17 @@ func (q *queue) run() {
 func (q *queue) round(now clock.Instant) bool {
 	n := q.n
 	got := 0
+	rxLeft := false
 	for got < n.s.opts.PollBudget {
 		k, err := n.dev.Recv(q.id, q.rx)
 		if err != nil || k == 0 {
 			break
 		}
+		// A batch the device did not fill means it had no more: asking
+		// again would cost a system call on some devices (TAP: a read that
+		// fails with EAGAIN) and delay the readers this round woke. Frames
+		// that arrive meanwhile are the next round's.
+		drained := !q.rx.Full()
 		if q.gro != nil {
 			q.rxNow = now
 			q.gro.InputBatch(now, q.rx) // delivers through Deliver; empties rx
@@ -161,7 +206,12 @@ func (q *queue) round(now clock.Instant) bool {
 			q.rx.Clear()
 		}
 		got += k
+		if drained {
+			break
+		}
+		rxLeft = got >= n.s.opts.PollBudget
 	}
+	q.left = rxLeft
 	if q.gro != nil {
 		// Nothing is held past the round: aggregates go to TCP before its
 		// timers run and before this round's ACKs are sent.
@@ -241,7 +291,9 @@ func (q *queue) service(c *Conn, now clock.Instant) {
 	} else {
 		c.q.markDirty(c)
 	}
-	c.notify()
+	if c.notify() {
+		q.woke = true
+	}
 }
 
 // reap removes a finished connection from the table. Called without c.mu, by

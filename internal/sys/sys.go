@@ -4,10 +4,12 @@
 // golang.org/x/sys/unix. It holds small, documented wrappers for what the link
 // drivers and test hosts need: file descriptors, poll and eventfd, TUN/TAP ioctls,
 // AF_PACKET sockets and rings, interface ioctls, legacy ethtool feature switches,
-// network-namespace entry, and the virtio-net header ABI.
+// network-namespace entry, waiting in the Go runtime's poller (Waiter), and
+// the virtio-net header ABI.
 //
 // Nothing here allocates on the paths a driver calls per frame or per batch
-// (Read, Write, Poll, Sendmmsg, Event.Signal, Event.Drain).
+// (Read, Write, Poll, Sendmmsg, Event.Signal, Event.Drain, Waiter.Wait,
+// Waiter.Wake).
 package sys
 
 import (

@@ -102,7 +102,7 @@ var (
 // Device is an AF_PACKET socket with a TPACKET_V3 receive ring.
 type Device struct {
 	fd    int
-	event sys.Event
+	waker *sys.Waiter // Wait and Wake, on a duplicate of fd
 	ring  []byte
 	bsize int
 	bnum  int
@@ -114,7 +114,6 @@ type Device struct {
 	blkOff uint32 // offset of the next frame in it
 
 	pool  *pkt.Pool
-	poll  [2]sys.PollFd
 	msgs  [sendChunk]sys.Mmsghdr
 	iovs  [sendChunk]sys.Iovec
 	stats link.Counters
@@ -206,7 +205,7 @@ func Open(cfg Config) (*Device, error) {
 		err = open()
 	}
 	if err == nil {
-		d.event, err = sys.NewEvent()
+		d.waker, err = sys.NewWaiter(d.fd, d.blockReady)
 	}
 	if err != nil {
 		if d.ring != nil {
@@ -221,7 +220,6 @@ func Open(cfg Config) (*Device, error) {
 		cfg.HardwareAddr = mac
 	}
 	d.pool = pkt.NewPool(cfg.Buffers, rxHeadroom+maxFrame, rxHeadroom)
-	d.poll = [2]sys.PollFd{{Fd: int32(d.fd), Events: sys.POLLIN}, {Fd: int32(d.event.FD()), Events: sys.POLLIN}}
 	d.caps = link.Capabilities{
 		Name:              cfg.Interface + "/afpacket",
 		L2:                true,
@@ -425,29 +423,39 @@ func (d *Device) Send(queue int, batch *pkt.Batch) (int, error) {
 	return sent, nil
 }
 
-// Wait blocks in poll(2) until a block is ready, Wake is called, or timeout
-// passes (rounded up to whole milliseconds; < 0 waits without limit).
+// Wait parks the calling goroutine in the Go runtime's poller (not in a
+// blocking poll(2), whose thread would keep its P while goroutines the owner
+// just woke wait for one) until a block is ready, Wake is called, or timeout
+// passes (< 0 waits without limit).
 func (d *Device) Wait(queue int, timeout time.Duration) error {
 	if queue != 0 {
 		return errQueue
 	}
+	// Held while parked so that the ring stays mapped for blockReady; Close
+	// ends the wait (closing the waiter) before it takes the lock.
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
 	// A block already ours (left by a full batch) needs no sleep.
-	if atomic.LoadUint32(d.blockStatus(d.block(d.cur)))&sys.TP_STATUS_USER != 0 {
+	if d.blockReady() {
 		return nil
 	}
-	err := sys.PollWait(d.poll[:], d.event, timeout)
+	err := d.waker.Wait(timeout)
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
 	if err != nil {
-		return fmt.Errorf("afpacket: poll: %w", err)
+		return fmt.Errorf("afpacket: wait: %w", err)
 	}
 	return nil
+}
+
+// blockReady reports whether the block Recv reads next is ours. Called by
+// the queue's goroutine with d.mu held.
+func (d *Device) blockReady() bool {
+	return atomic.LoadUint32(d.blockStatus(d.block(d.cur)))&sys.TP_STATUS_USER != 0
 }
 
 // Wake makes a current or the next Wait return.
@@ -455,11 +463,7 @@ func (d *Device) Wake(queue int) {
 	if queue != 0 {
 		return
 	}
-	d.mu.RLock()
-	if !d.closed.Load() {
-		d.event.Signal()
-	}
-	d.mu.RUnlock()
+	d.waker.Wake() // after Close a no-op: the waiter's descriptor is closed
 }
 
 // Stats returns the device's counters, including frames the kernel dropped
@@ -481,10 +485,9 @@ func (d *Device) Stats() link.Stats {
 func (d *Device) Close() error {
 	d.once.Do(func() {
 		d.closed.Store(true)
-		d.event.Signal()
+		d.waker.Close() // ends a parked Wait, which then lets go of d.mu
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		d.event.Close()
 		sys.Munmap(d.ring)
 		sys.Close(d.fd)
 	})

@@ -247,6 +247,7 @@ type Device struct {
 	queues []*queue
 
 	pollAll []sys.PollFd // every queue's socket and event, for WaitAny
+	anyWait atomic.Int32 // WaitAny calls under way: Wake signals the events too
 
 	prog  *ebpf.Program
 	xsks  *ebpf.Map
@@ -270,7 +271,8 @@ type queue struct {
 
 	fill, comp, rx, tx ring
 
-	event sys.Event
+	event sys.Event   // Wake's signal to WaitAny (in poll(2) on every queue)
+	waker *sys.Waiter // Wait and Wake for the queue's own goroutine
 	woken atomic.Bool // set by Wake, seen by a spinning Wait
 	poll  [2]sys.PollFd
 
@@ -608,8 +610,15 @@ func newQueue(cfg Config, ifindex, id int, zc, sg bool) (q *queue, err error) {
 		return q, err
 	}
 	q.poll = [2]sys.PollFd{{Fd: int32(q.fd), Events: sys.POLLIN}, {Fd: int32(q.event.FD()), Events: sys.POLLIN}}
+	if q.waker, err = sys.NewWaiter(q.fd, q.rxPending); err != nil {
+		return q, fmt.Errorf("afxdp: queue %d: %w", id, err)
+	}
 	return q, nil
 }
+
+// rxPending reports frames on the RX ring; the waiter asks it after arming
+// the runtime's poller, whose edge-triggered readiness forgets earlier frames.
+func (q *queue) rxPending() bool { return q.rx.avail() > 0 }
 
 func (q *queue) close() {
 	for _, r := range []*ring{&q.fill, &q.comp, &q.rx, &q.tx} {
@@ -625,6 +634,10 @@ func (q *queue) close() {
 	}
 	if q.poll[1].Fd != 0 {
 		q.event.Close()
+	}
+	if q.waker != nil {
+		q.waker.Close()
+		q.waker = nil
 	}
 	if q.partial != nil {
 		q.partial.Release()
@@ -906,23 +919,19 @@ func (d *Device) Wait(queue int, timeout time.Duration) error {
 			return nil
 		}
 	}
-	ms := -1
-	if timeout >= 0 {
-		ms = int(min((timeout+time.Millisecond-1)/time.Millisecond, 1<<30))
+	if q.txKick && (timeout < 0 || timeout > time.Millisecond) {
+		timeout = time.Millisecond // frames still to send: come back soon to kick again
 	}
-	if q.txKick && (ms < 0 || ms > 1) {
-		ms = 1 // frames still to send: come back soon to kick again
-	}
-	_, err = sys.Poll(q.poll[:], ms)
-	if q.poll[1].Revents != 0 {
-		q.event.Drain()
-		q.woken.Store(false)
-	}
+	// Parked in the Go runtime's poller, not in poll(2): a thread blocked in
+	// a system call keeps its P, so goroutines this one just woke (readers
+	// of what it received) would wait for another thread to steal them.
+	err = q.waker.Wait(timeout)
+	q.woken.Store(false)
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
-	if err != nil && err != sys.EINTR {
-		return fmt.Errorf("afxdp: poll: %w", err)
+	if err != nil {
+		return fmt.Errorf("afxdp: wait: %w", err)
 	}
 	return nil
 }
@@ -936,6 +945,10 @@ func (d *Device) WaitAny(timeout time.Duration) error {
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
+	// Announced before looking at woken: a Wake either is seen below or
+	// sees this and signals the event.
+	d.anyWait.Add(1)
+	defer d.anyWait.Add(-1)
 	ms := -1
 	if timeout >= 0 {
 		ms = int(min((timeout+time.Millisecond-1)/time.Millisecond, 1<<30))
@@ -1006,7 +1019,10 @@ func (d *Device) Wake(queue int) {
 	d.mu.RLock()
 	if !d.closed.Load() {
 		q.woken.Store(true)
-		q.event.Signal()
+		q.waker.Wake() // no system call: a goroutine hand-off at most
+		if d.anyWait.Load() > 0 {
+			q.event.Signal()
+		}
 	}
 	d.mu.RUnlock()
 }
@@ -1045,7 +1061,8 @@ func (d *Device) Close() error {
 	d.once.Do(func() {
 		d.closed.Store(true)
 		for _, q := range d.queues {
-			q.event.Signal()
+			q.event.Signal() // ends a WaitAny
+			q.waker.Close()  // ends a parked Wait, which then lets go of d.mu
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()

@@ -18,7 +18,9 @@
 // uses, so both drivers share one codec.
 //
 // One frame moves per read(2) or write(2): TAP has no batched I/O. The
-// descriptor is non-blocking; Wait polls it together with an eventfd for Wake.
+// descriptor is non-blocking; Wait parks in the Go runtime's poller (not in a
+// blocking poll(2), whose thread would keep its P while the goroutines the
+// owner just woke wait for one), and Wake ends it without a system call.
 package tap
 
 import (
@@ -87,13 +89,12 @@ var (
 // Device is an open TAP interface. See link.Device for the contract.
 type Device struct {
 	fd     int
-	event  sys.Event
+	waiter *sys.Waiter // Wait and Wake, on a duplicate of fd
 	ifname string
 	peer   [6]byte
 	caps   link.Capabilities
 	pool   *pkt.Pool
 	spare  *pkt.Buffer // a buffer kept from the last Recv that found nothing
-	poll   [2]sys.PollFd
 	stats  link.Counters
 	mu     sync.RWMutex // Close takes it exclusively to retire the descriptors
 	closed atomic.Bool
@@ -176,16 +177,15 @@ func Open(cfg Config) (*Device, error) {
 		sys.Close(d.fd)
 		return nil, fmt.Errorf("tap: our hardware address %x equals the kernel interface's", cfg.HardwareAddr)
 	}
-	if d.event, err = sys.NewEvent(); err != nil {
+	if d.waiter, err = sys.NewWaiter(d.fd, nil); err != nil {
 		sys.Close(d.fd)
-		return nil, err
+		return nil, fmt.Errorf("tap: %w", err)
 	}
 	maxFrame := cfg.MTU + 14 + 4 // a VLAN tag may ride on an MTU-sized packet
 	if cfg.TSO {
 		maxFrame = maxGSOFrame
 	}
 	d.pool = pkt.NewPool(cfg.Buffers, rxHeadroom+maxFrame, rxHeadroom)
-	d.poll = [2]sys.PollFd{{Fd: int32(d.fd), Events: sys.POLLIN}, {Fd: int32(d.event.FD()), Events: sys.POLLIN}}
 	d.caps = link.Capabilities{
 		Name:              d.ifname,
 		L2:                true,
@@ -336,23 +336,23 @@ func (d *Device) Send(queue int, batch *pkt.Batch) (int, error) {
 	return sent, nil
 }
 
-// Wait blocks in poll(2) until the interface has a frame, Wake is called, or
-// timeout passes (rounded up to whole milliseconds; < 0 waits without limit).
+// Wait parks the calling goroutine until the interface has a frame, Wake is
+// called, or timeout passes (< 0 waits without limit).
 func (d *Device) Wait(queue int, timeout time.Duration) error {
 	if queue != 0 {
 		return errQueue
 	}
-	d.mu.RLock()
-	defer d.mu.RUnlock()
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
-	err := sys.PollWait(d.poll[:], d.event, timeout)
+	// d.mu is not held while parked: the waiter has its own descriptor,
+	// which Close closes first to end the wait.
+	err := d.waiter.Wait(timeout)
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
 	if err != nil {
-		return fmt.Errorf("tap: poll: %w", err)
+		return fmt.Errorf("tap: wait: %w", err)
 	}
 	return nil
 }
@@ -362,11 +362,7 @@ func (d *Device) Wake(queue int) {
 	if queue != 0 {
 		return
 	}
-	d.mu.RLock()
-	if !d.closed.Load() {
-		d.event.Signal()
-	}
-	d.mu.RUnlock()
+	d.waiter.Wake() // after Close a no-op: the waiter's descriptor is closed
 }
 
 // Stats returns the device's counters.
@@ -377,14 +373,13 @@ func (d *Device) Stats() link.Stats { return d.stats.Snapshot() }
 func (d *Device) Close() error {
 	d.once.Do(func() {
 		d.closed.Store(true)
-		d.event.Signal() // end a Wait blocked in poll before taking the lock
+		d.waiter.Close() // ends a parked Wait
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.spare != nil {
 			d.spare.Release()
 			d.spare = nil
 		}
-		d.event.Close()
 		sys.Close(d.fd)
 	})
 	return nil
