@@ -49,6 +49,10 @@ type Options struct {
 	// NoGRO turns receive aggregation off (it is on by default: in-order TCP
 	// segments of a flow are merged before TCP sees them).
 	NoGRO bool
+	// NoGSO turns transmit segmentation off (it is on by default: TCP hands
+	// down segments of up to 64 KiB, cut at the MSS by the device or, where
+	// the device cannot, by the stack just before it).
+	NoGSO bool
 	// BusyPoll keeps the stack polling its link for this long after the last
 	// packet instead of sleeping: lower latency for a core's worth of CPU. Off
 	// (zero) by default.
@@ -77,6 +81,7 @@ func New(opts Options) (*Stack, error) {
 		MaxConns:      opts.MaxConns,
 		BusyPoll:      opts.BusyPoll,
 		NoGRO:         opts.NoGRO,
+		NoGSO:         opts.NoGSO,
 		Clock:         opts.Clock,
 	})
 	if err != nil {

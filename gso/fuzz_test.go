@@ -43,7 +43,9 @@ func FuzzSegment(f *testing.F) {
 		ctl, mss := data[0], binary.BigEndian.Uint16(data[1:3])
 		l2, v6 := ctl&1 != 0, ctl&2 != 0
 		pool := pkt.NewPool(49, 2048, 32)
-		s, err := New(Config{L2: l2, Pool: pool, ChecksumOffload: ctl&4 != 0, MaxSegments: 48})
+		// ctl bit 3: segments start at the buffer's front (ResetHeadroom), as
+		// the stack has them, instead of at the pool's 32 bytes of headroom.
+		s, err := New(Config{L2: l2, Pool: pool, ChecksumOffload: ctl&4 != 0, MaxSegments: 48, ResetHeadroom: ctl&8 != 0})
 		if err != nil {
 			t.Fatal(err)
 		}

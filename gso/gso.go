@@ -77,6 +77,14 @@ type Config struct {
 	ChecksumOffload bool
 	// MaxSegments bounds the work for one super-frame (default 256).
 	MaxSegments int
+	// ResetHeadroom: start each segment Headroom bytes into its buffer (a
+	// device's Capabilities.Headroom) rather than at the pool's headroom.
+	// A stack's transmit pool reserves room in front for the IP and Ethernet
+	// headers it prepends later; a segment arrives with those headers already
+	// in place, so it needs only the device's room, and with this it fits a
+	// buffer of that same pool.
+	ResetHeadroom bool
+	Headroom      int
 }
 
 // Stats are a Segmenter's counters.
@@ -105,6 +113,11 @@ func New(cfg Config) (*Segmenter, error) {
 	}
 	if cfg.MaxSegments < 1 || cfg.MaxSegments > 1<<16 {
 		return nil, fmt.Errorf("gso: MaxSegments %d outside 1..65536", cfg.MaxSegments)
+	}
+	if !cfg.ResetHeadroom {
+		cfg.Headroom = cfg.Pool.Headroom()
+	} else if cfg.Headroom < 0 || cfg.Headroom > cfg.Pool.BufferSize() {
+		return nil, fmt.Errorf("gso: Headroom %d outside the pool's %d-byte buffers", cfg.Headroom, cfg.Pool.BufferSize())
 	}
 	return &Segmenter{cfg: cfg, scratch: make([]*pkt.Buffer, 0, cfg.MaxSegments)}, nil
 }
@@ -200,7 +213,7 @@ func (s *Segmenter) Segment(frame *pkt.Buffer, out *pkt.Batch) (int, error) {
 		return 0, ErrTooManySegments
 	}
 	pool := s.cfg.Pool
-	if l.payOff+min(mss, payLen) > pool.BufferSize()-pool.Headroom() {
+	if l.payOff+min(mss, payLen) > pool.BufferSize()-s.cfg.Headroom {
 		s.st.Refused++
 		return 0, ErrTooBig
 	}
@@ -236,6 +249,9 @@ func (s *Segmenter) Segment(frame *pkt.Buffer, out *pkt.Batch) (int, error) {
 			clear(bufs)
 			s.st.PoolExhausted++
 			return 0, ErrNoBuffers
+		}
+		if s.cfg.ResetHeadroom {
+			buf.Reset(s.cfg.Headroom)
 		}
 		bufs = append(bufs, buf)
 		start := i * mss
@@ -283,6 +299,8 @@ func (s *Segmenter) Segment(frame *pkt.Buffer, out *pkt.Batch) (int, error) {
 			buf.Meta.CsumStart = uint16(l.tcpOff)
 			buf.Meta.CsumOffset = 16
 		} else {
+			// Summed after the copy, from L1: measured faster than one
+			// fused copy-and-sum loop, which loses memmove's wide moves.
 			t[16], t[17] = 0, 0
 			binary.BigEndian.PutUint16(t[16:], wire.FoldChecksum(wire.Checksum(t[:tcpLen], foldSum(sum))))
 		}

@@ -500,3 +500,32 @@ func TestIPOptionsAndIPv6ExtensionHeadersAreCopiedToEverySegment(t *testing.T) {
 		}
 	}
 }
+
+// With ResetHeadroom, segments start at Config.Headroom rather than at the
+// pool's headroom: a stack's transmit pool, whose headroom is kept for the
+// IP and Ethernet headers it prepends, then holds whole frames.
+func TestResetHeadroomFitsWholeFramesInAPoolWithLargeHeadroom(t *testing.T) {
+	sp := super{l2: true, flags: wire.FlagACK, opts: tsOpts(), payload: payloadOf(5000), mss: 1448}
+	// 10 + 14 + 20 + 32 + 1448 = 1524 bytes needed, 1600 - 200 = 1400 after the pool's headroom.
+	pool := pkt.NewPool(8, 1600, 200)
+	out := pkt.NewBatch(8)
+	plain := newSeg(t, Config{L2: true, Pool: pool})
+	if _, err := plain.Segment(sp.frame(), out); !errors.Is(err, ErrTooBig) {
+		t.Fatalf("without ResetHeadroom: %v, want ErrTooBig", err)
+	}
+	s := newSeg(t, Config{L2: true, Pool: pool, ResetHeadroom: true, Headroom: 10})
+	n, err := s.Segment(sp.frame(), out)
+	if err != nil || n != 4 {
+		t.Fatalf("%d segments, %v", n, err)
+	}
+	for i, b := range out.Buffers() {
+		if b.Headroom() != 10 {
+			t.Fatalf("segment %d starts %d bytes in, want 10", i, b.Headroom())
+		}
+		reparse(t, b.Bytes(), true, false)
+	}
+	out.ReleaseAll()
+	if _, err := New(Config{Pool: pool, ResetHeadroom: true, Headroom: 1601}); err == nil {
+		t.Fatal("a headroom beyond the buffer was accepted")
+	}
+}

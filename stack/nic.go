@@ -30,8 +30,11 @@ type nic struct {
 	ifc   *iface.Interface
 
 	pool    *pkt.Pool // MTU-sized transmit buffers
-	gsoPool *pkt.Pool // 64 KiB buffers for TCP super-segments; nil without TSO
+	gsoPool *pkt.Pool // 64 KiB buffers for TCP super-segments; nil when TCP emits MSS-sized ones
 	headlen int       // bytes in front of the TCP header: link headroom + Ethernet + IPv4
+	// swGSO: the device does not segment, so each queue cuts TCP's
+	// super-segments at the MSS (package gso) just before the device's Send.
+	swGSO bool
 
 	queues []*queue
 	gro    bool // receive aggregation on (each queue has a gro.Table)
@@ -81,13 +84,30 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 	if mss := caps.MTU - ipv4TCPHeaderSize; n.tcpCfg.MSS == 0 || n.tcpCfg.MSS > mss {
 		n.tcpCfg.MSS = mss
 	}
-	if caps.TSO && n.tcpCfg.GSOMaxSize == 0 {
-		// The device cuts super-segments at the MSS itself: let TCP hand it up
-		// to 64 KiB at a time (less the largest IPv4 and TCP headers).
-		n.tcpCfg.GSOMaxSize = min(caps.MaxGSOSize, maxIPv4Packet) - wire.IPv4HeaderSize - wire.TCPHeaderSize - wire.TCPMaxOptionsLen
+	switch {
+	case s.opts.NoGSO || nc.NoGSO:
+		n.tcpCfg.GSOMaxSize = 0 // TCP emits MSS-sized segments, even to a TSO device
+	case n.tcpCfg.GSOMaxSize == 0:
+		// Let TCP hand down up to 64 KiB at a time (less the largest IPv4 and
+		// TCP headers): one state-machine output run and one IP header per
+		// 64 KiB instead of per MSS. The device cuts them at the MSS itself
+		// (TSO), or the queue does just before the device (swGSO).
+		limit := maxIPv4Packet
+		if caps.TSO && caps.MaxGSOSize > 0 {
+			limit = min(caps.MaxGSOSize, maxIPv4Packet)
+		}
+		n.tcpCfg.GSOMaxSize = limit - wire.IPv4HeaderSize - wire.TCPHeaderSize - wire.TCPMaxOptionsLen
 	}
 	if n.tcpCfg.GSOMaxSize > n.tcpCfg.MSS {
-		n.gsoPool = pkt.NewPool(s.opts.GSOBuffers, n.headlen+maxIPv4Packet, n.headlen)
+		count := s.opts.GSOBuffers
+		if !caps.TSO {
+			// A super-segment lives only from TCP's output to the queue's
+			// segmentation in the same call (or while its neighbour is
+			// resolved), and its frames come from pool: a few suffice.
+			n.swGSO = true
+			count = min(count, swGSOBuffers)
+		}
+		n.gsoPool = pkt.NewPool(count, n.headlen+maxIPv4Packet, n.headlen)
 	}
 	n.tcpCfg6 = n.tcpCfg
 	if mss := caps.MTU - ipv6TCPHeaderSize; n.tcpCfg6.MSS > mss {

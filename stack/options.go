@@ -29,6 +29,10 @@ type NIC struct {
 	// NoGRO turns receive aggregation (the gro package) off on this NIC only:
 	// every TCP segment then runs TCP on its own.
 	NoGRO bool
+	// NoGSO turns transmit segmentation off on this NIC only: TCP then emits
+	// MSS-sized segments, one output run each, and hands none of 64 KiB to
+	// the device's TSO or to software segmentation. See Options.NoGSO.
+	NoGSO bool
 }
 
 // Options configures a Stack. Zero values take the defaults noted.
@@ -55,6 +59,13 @@ type Options struct {
 	// once per aggregate instead of once per wire segment; the payload is not
 	// copied. See also NIC.NoGRO.
 	NoGRO bool
+	// NoGSO turns transmit segmentation off on every NIC. It is on by
+	// default: TCP builds segments of up to 64 KiB (as the window and
+	// congestion window allow) and they are cut at the MSS by the device
+	// where it can (TSO), otherwise by the device queue's owner just before
+	// the device's Send (package gso), with checksums filled in software
+	// unless the device offloads them. See also NIC.NoGSO and Stack.GSOStats.
+	NoGSO bool
 	// MaxConns bounds the connection table (default 65536).
 	MaxConns int
 	// EphemeralPortMin/Max is the local port range for Dial (default 32768–60999, as Linux).
@@ -63,7 +74,8 @@ type Options struct {
 	// TxBuffers is the number of transmit packet buffers per NIC (default 4096).
 	TxBuffers int
 	// GSOBuffers is the number of 64 KiB transmit buffers per NIC for TCP
-	// super-segments, on devices that segment (TSO) (default 256).
+	// super-segments (default 256; at most 32 on a NIC that segments in
+	// software, which cuts each one into TxBuffers at once).
 	GSOBuffers int
 	// Batch is the most frames moved per Recv or Send call (default 64).
 	Batch int
@@ -98,6 +110,7 @@ const (
 	defaultTxBuffers  = 4096
 	defaultBatch      = 64
 	defaultGSOBuffers = 256
+	swGSOBuffers      = 32
 	maxIPv4Packet     = 65535
 	defaultBudget     = 256
 	defaultPortMin    = 32768

@@ -10,6 +10,7 @@ import (
 
 	"offload/clock"
 	"offload/gro"
+	"offload/gso"
 	"offload/iface"
 	"offload/pkt"
 	"offload/tcp"
@@ -51,6 +52,12 @@ type queue struct {
 	gro   *gro.Table
 	rxNow clock.Instant // the round's time, for Deliver
 	more  [][]byte      // payload slices of the aggregate being delivered
+
+	// Software segmentation (nil when the device segments or it is off):
+	// SendFrame cuts TCP super-segments into frames (gsostats.go).
+	gso    *gso.Segmenter
+	gsoBig *pkt.Batch // for a super-segment of more frames than tx holds
+	gsoSt  gsoCounters
 }
 
 func newQueue(n *nic, id int) (*queue, error) {
@@ -66,6 +73,10 @@ func newQueue(n *nic, id int) (*queue, error) {
 		flushDone: make(chan struct{}, 1),
 	}
 	q.emit.q = q
+	var err error
+	if q.gso, q.gsoBig, err = newSegmenter(n); err != nil {
+		return nil, err
+	}
 	if n.gro {
 		t, err := gro.New(gro.Config{L2: n.caps.L2, RxChecksumTrusted: n.caps.RxChecksumTrusted}, q)
 		if err != nil {
@@ -80,6 +91,13 @@ func newQueue(n *nic, id int) (*queue, error) {
 // SendFrame implements iface.Sender: frames are batched and sent when the batch
 // fills or the owner finishes a round.
 func (q *queue) SendFrame(b *pkt.Buffer) {
+	if b.Meta.GSO != pkt.GSONone {
+		if q.gso != nil {
+			q.sendSuper(b)
+			return
+		}
+		q.gsoSt.bypassed.Add(1) // the device's TSO cuts it
+	}
 	if !q.tx.Add(b) {
 		q.flushTx()
 		q.tx.Add(b)
