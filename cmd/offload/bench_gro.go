@@ -36,6 +36,12 @@ var (
 	groTAPOffload  = netip.MustParsePrefix("198.18.5.1/24")
 )
 
+// groTCPBuffer is offload's TCP buffer size in the aggregation runs: 4 MiB,
+// near what Linux's receive autotuning reaches for such a flow
+// (tcp_rmem's maximum is 6 MiB), so the window does not cap both cells at
+// the same rate and hide what aggregation changes.
+const groTCPBuffer = 4 << 20
+
 // groParams size the aggregation runs.
 type groParams struct {
 	bytes   int64 // received per run
@@ -56,7 +62,9 @@ const (
 var groNotes = []string{
 	"Receive aggregation (package gro) on and off, in one run: a Linux kernel socket in its own process and namespace sends to offload, which counts the bytes. " +
 		"Throughput is the median of the runs; TCP runs per MiB is how often the TCP state machine ran (an aggregate counts once); " +
-		"CPU s per GiB is the receiving process's user+system time (getrusage) over the transfer.",
+		"CPU s per GiB is the receiving process's user+system time (getrusage) over the transfer, and its user part; the sender's is the child's. " +
+		"On veth the kernel sender's work partly runs inside the receiver's system calls (an ACK written to the link is processed by the sending kernel TCP, which sends its next segments in the same call). " +
+		"offload's TCP buffers are 4 MiB here (groTCPBuffer).",
 	"MTU-sized frames: TAP without the virtio-net offloads (the kernel segments before the TAP); AF_PACKET with TSO, GSO and GRO off on the veth pair; " +
 		"AF_XDP in native mode (the kernel's side of the veth segments in software). With TSO on TAP the kernel already hands over 64 KiB frames: aggregation has nothing left to merge there.",
 }

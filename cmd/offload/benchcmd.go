@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,16 +40,21 @@ type benchParams struct {
 	cpsMax      int           // ...or until this many were opened
 	repeats     int           // bulk and connection-rate runs; the median counts
 	busy        time.Duration // offload's BusyPoll
+	idleConns   int           // connections of the idle-memory scenario (0: skip it)
+	groBytes    int64         // received per aggregation on/off run (0: skip them)
+	groRepeats  int
 	timeout     time.Duration // a deadline for every connection, so nothing hangs
 }
 
 func quickBenchParams() benchParams {
 	return benchParams{bulkBytes: 256 << 20, flowBytes: 32 << 20, flows: 8, checkBytes: 8 << 20,
+		idleConns: 20000, groBytes: 64 << 20, groRepeats: 1,
 		rounds: 5000, loadConns: 16, loadRounds: 500, msg: 64, cpsDuration: time.Second, cpsMax: 5000, repeats: 1, timeout: 60 * time.Second}
 }
 
 func fullBenchParams() benchParams {
 	return benchParams{bulkBytes: 1 << 30, flowBytes: 128 << 20, flows: 8, checkBytes: 64 << 20,
+		idleConns: 100000, groBytes: 512 << 20, groRepeats: 3,
 		rounds: 50000, loadConns: 16, loadRounds: 5000, msg: 64, cpsDuration: 2 * time.Second, cpsMax: 8000, repeats: 3, timeout: 120 * time.Second}
 }
 
@@ -66,6 +72,7 @@ const (
 	scLoadP999  = "rrload-p99.9"
 	scLoadRate  = "rrload-rate"
 	scCPS       = "cps"
+	scIdleMem   = "idle-mem"
 )
 
 func benchScenarios(p benchParams) []bench.Scenario {
@@ -82,16 +89,18 @@ func benchScenarios(p benchParams) []bench.Scenario {
 		{ID: scLoadP999, Title: "p99.9", Unit: "µs"},
 		{ID: scLoadRate, Title: "RR rate", Unit: "k/s", HigherIsBetter: true},
 		{ID: scCPS, Title: "connect+RR+close", Unit: "conn/s", HigherIsBetter: true},
+		{ID: scIdleMem, Title: "idle conn memory", Unit: "B", HigherIsBetter: false},
 	}
 }
 
 // Configuration names: the table's rows.
 const (
-	cfgKernel   = "kernel↔kernel veth"
-	cfgTAP      = "offload↔kernel TAP"
-	cfgAFPacket = "offload↔kernel AF_PACKET"
-	cfgAFXDP    = "offload↔kernel AF_XDP"
-	cfgOffload  = "offload↔offload AF_PACKET"
+	cfgKernel     = "kernel↔kernel veth"
+	cfgTAP        = "offload↔kernel TAP"
+	cfgAFPacket   = "offload↔kernel AF_PACKET"
+	cfgAFXDP      = "offload↔kernel AF_XDP"
+	cfgOffload    = "offload↔offload AF_PACKET"
+	cfgAFXDPNoGRO = "offload↔kernel AF_XDP no gro"
 	// gVisor's netstack on the same links as offload's TAP and AF_PACKET.
 	cfgGvisorTAP      = "gVisor↔kernel TAP"
 	cfgGvisorAFPacket = "gVisor↔kernel AF_PACKET"
@@ -173,7 +182,7 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 		Machine:   bench.ThisMachine(),
 		Command:   command,
 		Baseline:  cfgKernel,
-		Configs:   []string{cfgKernel, cfgTAP, cfgAFPacket, cfgGvisorTAP, cfgGvisorAFPacket, cfgAFXDP, cfgOffload},
+		Configs:   []string{cfgKernel, cfgTAP, cfgAFPacket, cfgGvisorTAP, cfgGvisorAFPacket, cfgAFXDP, cfgAFXDPNoGRO, cfgOffload},
 		Scenarios: benchScenarios(p),
 		Settings: map[string]float64{
 			"bulk_bytes_one_flow":    float64(p.bulkBytes),
@@ -183,6 +192,9 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 			"rr_round_trips":         float64(p.rounds),
 			"rrload_connections":     float64(p.loadConns),
 			"rrload_rounds_per_conn": float64(p.loadRounds),
+			"idle_connections":       float64(p.idleConns),
+			"aggregation_run_bytes":  float64(p.groBytes),
+			"aggregation_repeats":    float64(p.groRepeats),
 			"rr_message_bytes":       float64(p.msg),
 			"cps_seconds":            p.cpsDuration.Seconds(),
 			"cps_max_connections":    float64(p.cpsMax),
@@ -198,6 +210,10 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 				"the first party asking; percentiles over every round trip of every connection, and the rate they made together in thousands per second.",
 			"Connections per second: the first party connects, sends one request, reads the reply and closes, one connection at a time, for the given time or count.",
 			"offload↔offload runs two offload stacks on the two ends of a second veth pair, each through AF_PACKET.",
+			"offload↔kernel AF_XDP no gro is the AF_XDP configuration with receive aggregation (package gro) off; the aggregation section below measures it on every link.",
+			"Idle connection memory: idle_connections connections from kernel clients (child processes in the peer namespace) to the configuration's first party, " +
+				"each moving a byte each way and then idle; bytes per connection of the server side, as each configuration's note below says. " +
+				"Not measured for gVisor (its own process), offload↔offload and the no-gro row (the same stack as AF_XDP).",
 			"gVisor↔kernel runs gVisor's netstack (gvisor.dev/gvisor, bench/gvisorpeer, its own Go module) as a separate process in the namespace, " +
 				"on the same TAP device setup and the same veth end as offload, through gVisor's fdbased link endpoint; it runs the same offload/bench workloads. " +
 				"Its options follow runsc's defaults where they apply: received checksums trusted (rx-checksum-offload), on AF_PACKET host GSO through PACKET_VNET_HDR " +
@@ -379,6 +395,9 @@ func offloadBParty(st *offload.Stack, addr netip.Addr) bparty {
 type benchConfig struct {
 	name  string
 	setup func() (a, b bparty, close func(), err error)
+	// idleClients, if set, is the namespace whose kernel opens the idle
+	// connections to a (the idle-memory scenario); unset, it is not measured.
+	idleClients *netns.Host
 }
 
 // benchAll builds the namespaces, runs every configuration in turn, prints
@@ -456,6 +475,8 @@ func benchAll(rep *bench.Report, p benchParams, table, progress io.Writer) error
 			return bparty{}, bparty{}, nil, err
 		}
 		opts.BusyPoll = p.busy
+		// The idle-memory scenario holds idleConns connections at once.
+		opts.MaxConns = max(opts.MaxConns, p.idleConns+1024)
 		st, err := offload.New(opts)
 		if err != nil {
 			opts.Link.Close()
@@ -463,11 +484,22 @@ func benchAll(rep *bench.Report, p benchParams, table, progress io.Writer) error
 		}
 		return offloadBParty(st, opts.Addr.Addr()), peer, func() { st.Close() }, nil
 	}
+	openAFXDP := func() (offload.Options, error) {
+		d, how, err := choose.Open(pair.IfA, pair.A.Path(), choose.AFXDP, vethOffload.Addr())
+		if err != nil {
+			return offload.Options{}, fmt.Errorf("opening AF_XDP on %s: %w", pair.IfA, err)
+		}
+		fmt.Fprintf(progress, "  %s\n", how)
+		if note := "AF_XDP in this run: " + strings.TrimPrefix(how, "link: AF_XDP ") + "."; !slices.Contains(rep.Notes, note) {
+			rep.Notes = append(rep.Notes, note)
+		}
+		return offload.Options{Link: d, Addr: vethOffload}, nil
+	}
 	configs := []benchConfig{
-		{cfgKernel, func() (bparty, bparty, func(), error) {
+		{name: cfgKernel, setup: func() (bparty, bparty, func(), error) {
 			return kernelBParty(pair.A, vethKernelA.Addr()), kB, func() {}, nil
-		}},
-		{cfgTAP, func() (bparty, bparty, func(), error) {
+		}, idleClients: pair.B},
+		{name: cfgTAP, idleClients: pair.B, setup: func() (bparty, bparty, func(), error) {
 			return withStack(func() (offload.Options, error) {
 				td, err := tap.Open(tap.Config{Name: "offl-bench0", Netns: pair.B.Path(), TSO: true})
 				if err != nil {
@@ -480,7 +512,7 @@ func benchAll(rep *bench.Report, p benchParams, table, progress io.Writer) error
 				return offload.Options{Link: td, Addr: tapOffload}, nil
 			}, kernelBParty(pair.B, tapKernel.Addr()))
 		}},
-		{cfgAFPacket, func() (bparty, bparty, func(), error) {
+		{name: cfgAFPacket, idleClients: pair.B, setup: func() (bparty, bparty, func(), error) {
 			return withStack(func() (offload.Options, error) {
 				d, err := afpacket.Open(afpacket.Config{Interface: pair.IfA, Netns: pair.A.Path()})
 				if err != nil {
@@ -489,28 +521,27 @@ func benchAll(rep *bench.Report, p benchParams, table, progress io.Writer) error
 				return offload.Options{Link: d, Addr: vethOffload}, nil
 			}, kB)
 		}},
-		{cfgGvisorTAP, func() (bparty, bparty, func(), error) {
+		{name: cfgGvisorTAP, setup: func() (bparty, bparty, func(), error) {
 			return withGvisor(cfgGvisorTAP, func() (*gvisorPeer, error) {
 				return gvisorOnTAP(&gvisor, pair.B, tapOffload, tapKernel)
 			}, tapOffload.Addr(), kernelBParty(pair.B, tapKernel.Addr()))
 		}},
-		{cfgGvisorAFPacket, func() (bparty, bparty, func(), error) {
+		{name: cfgGvisorAFPacket, setup: func() (bparty, bparty, func(), error) {
 			return withGvisor(cfgGvisorAFPacket, func() (*gvisorPeer, error) {
 				return gvisorOnAFPacket(&gvisor, pair.A, pair.IfA, vethOffload)
 			}, vethOffload.Addr(), kB)
 		}},
-		{cfgAFXDP, func() (bparty, bparty, func(), error) {
+		{name: cfgAFXDP, idleClients: pair.B, setup: func() (bparty, bparty, func(), error) {
+			return withStack(openAFXDP, kB)
+		}},
+		{name: cfgAFXDPNoGRO, setup: func() (bparty, bparty, func(), error) {
 			return withStack(func() (offload.Options, error) {
-				d, how, err := choose.Open(pair.IfA, pair.A.Path(), choose.AFXDP, vethOffload.Addr())
-				if err != nil {
-					return offload.Options{}, fmt.Errorf("opening AF_XDP on %s: %w", pair.IfA, err)
-				}
-				fmt.Fprintf(progress, "  %s\n", how)
-				rep.Notes = append(rep.Notes, "AF_XDP in this run: "+strings.TrimPrefix(how, "link: AF_XDP ")+".")
-				return offload.Options{Link: d, Addr: vethOffload}, nil
+				o, err := openAFXDP()
+				o.NoGRO = true
+				return o, err
 			}, kB)
 		}},
-		{cfgOffload, func() (bparty, bparty, func(), error) {
+		{name: cfgOffload, setup: func() (bparty, bparty, func(), error) {
 			addrA := netip.MustParsePrefix("198.18.2.1/24")
 			addrB := netip.MustParsePrefix("198.18.2.2/24")
 			openOn := func(h *netns.Host, ifname string, addr netip.Prefix) func() (offload.Options, error) {
@@ -535,6 +566,10 @@ func benchAll(rep *bench.Report, p benchParams, table, progress io.Writer) error
 		}},
 	}
 	rep.TableHeader(table, nameWidth)
+	// The kernel server's idle memory is measured last: it needs the kernel
+	// client sockets' own cost, which an offload server's run measures.
+	var clientKernel float64
+	var kernelIdle func()
 	for i, c := range configs {
 		fmt.Fprintf(progress, "[%d/%d] %s\n", i+1, len(configs), c.name)
 		a, b, closeFn, err := c.setup()
@@ -543,13 +578,61 @@ func benchAll(rep *bench.Report, p benchParams, table, progress io.Writer) error
 			for _, s := range rep.Scenarios {
 				rep.Add(bench.Result{Config: c.name, Scenario: s.ID, Error: "setup: " + err.Error()})
 			}
-		} else {
-			measureBenchConfig(rep, c.name, a, b, p, progress)
-			closeFn()
+			rep.TableRow(table, nameWidth, c.name)
+			continue
 		}
+		measureBenchConfig(rep, c.name, a, b, p, progress)
+		switch {
+		case c.idleClients == nil || p.idleConns <= 0:
+		case c.name == cfgKernel:
+			kernelIdle = func() { measureIdle(rep, c.name, a, c.idleClients, p.idleConns, clientKernel, progress) }
+		default:
+			if r, ok := measureIdle(rep, c.name, a, c.idleClients, p.idleConns, 0, progress); ok && clientKernel == 0 {
+				clientKernel = r.KernelPerConn
+			}
+		}
+		closeFn()
 		rep.TableRow(table, nameWidth, c.name)
 	}
+	if kernelIdle != nil {
+		fmt.Fprintf(progress, "[idle memory] %s\n", cfgKernel)
+		kernelIdle()
+		fmt.Fprintf(table, "\nAll configurations, with %s's idle memory:\n", cfgKernel)
+		rep.TableHeader(table, nameWidth)
+		for _, c := range configs {
+			rep.TableRow(table, nameWidth, c.name)
+		}
+	}
+	if p.groBytes > 0 {
+		fmt.Fprintf(table, "\nReceive aggregation on and off, a kernel sender in its own process:\n")
+		err := aggregationBench(rep, groParams{bytes: p.groBytes, repeats: p.groRepeats, timeout: p.timeout, tcpBuf: groTCPBuffer}, table, progress)
+		if err != nil {
+			fmt.Fprintf(progress, "aggregation runs: %v\n", err)
+			rep.AggregationNotes = append(rep.AggregationNotes, "The aggregation runs failed: "+err.Error())
+		}
+	}
 	return nil
+}
+
+// measureIdle runs the idle-memory scenario with server as the server and
+// adds its cell; the note says what it counted.
+func measureIdle(rep *bench.Report, config string, server bparty, clients *netns.Host, n int, clientKernel float64, progress io.Writer) (idleResult, bool) {
+	fmt.Fprintf(progress, "  %d idle connections\n", n)
+	r, err := idleConnMemory(server, clients, n, clientKernel, progress)
+	res := bench.Result{Config: config, Scenario: scIdleMem, Samples: int64(n)}
+	if err != nil {
+		fmt.Fprintf(progress, "FAILED: %v\n", err)
+		res.Error = err.Error()
+		rep.Add(res)
+		return r, false
+	}
+	fmt.Fprintf(progress, "  %s\n", r.idleSummary())
+	res.Value = r.PerConn
+	rep.Add(res)
+	if r.Note != "" {
+		rep.Notes = append(rep.Notes, config+", idle connection memory: "+r.Note)
+	}
+	return r, true
 }
 
 // measureBenchConfig runs every scenario between a (the client, →'s sender)

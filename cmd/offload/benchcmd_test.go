@@ -22,6 +22,7 @@ func TestBenchEveryConfigurationProducesNumbersAndFiles(t *testing.T) {
 		t.Skip("builds namespaces and runs seven configurations, two of them gVisor built with the Go toolchain (~15 s)")
 	}
 	p := benchParams{bulkBytes: 1 << 20, flowBytes: 128 << 10, flows: 8, checkBytes: 1 << 20,
+		idleConns: 500, groBytes: 4 << 20, groRepeats: 1,
 		rounds: 100, loadConns: 4, loadRounds: 50, msg: 64, cpsDuration: 200 * time.Millisecond, cpsMax: 50, repeats: 2, timeout: 20 * time.Second}
 	dir := t.TempDir()
 	jsonPath, svgPath, docPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "svg", "b.svg"), filepath.Join(dir, "docs", "BENCHMARKS.md")
@@ -41,15 +42,22 @@ func TestBenchEveryConfigurationProducesNumbersAndFiles(t *testing.T) {
 		}
 	}
 
-	if len(rep.Configs) != 7 {
-		t.Fatalf("configurations %q, want 7", rep.Configs)
+	if len(rep.Configs) != 8 {
+		t.Fatalf("configurations %q, want 8", rep.Configs)
 	}
+	noIdle := map[string]bool{cfgGvisorTAP: true, cfgGvisorAFPacket: true, cfgAFXDPNoGRO: true, cfgOffload: true}
 	for _, c := range rep.Configs {
 		if !strings.Contains(table.String(), c) {
 			t.Errorf("the table has no row for %s", c)
 		}
 		for _, s := range rep.Scenarios {
 			res, ok := rep.Get(c, s.ID)
+			if s.ID == scIdleMem && noIdle[c] {
+				if ok {
+					t.Errorf("%s: idle memory measured: %+v", c, res)
+				}
+				continue
+			}
 			switch {
 			case !ok:
 				t.Errorf("%s, %s: no result", c, s.ID)
@@ -83,8 +91,17 @@ func TestBenchEveryConfigurationProducesNumbersAndFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Results) != len(rep.Configs)*len(rep.Scenarios) || back.Machine.Kernel == "" {
-		t.Errorf("JSON has %d results (want %d), machine %+v", len(back.Results), len(rep.Configs)*len(rep.Scenarios), back.Machine)
+	if want := len(rep.Configs)*len(rep.Scenarios) - len(noIdle); len(back.Results) != want || back.Machine.Kernel == "" {
+		t.Errorf("JSON has %d results (want %d), machine %+v", len(back.Results), want, back.Machine)
+	}
+	// The aggregation runs: every link on and off, and back from the JSON.
+	if len(back.Aggregation) != 8 {
+		t.Errorf("%d aggregation cells in the JSON, want 8", len(back.Aggregation))
+	}
+	for _, a := range back.Aggregation {
+		if a.Error != "" || a.Gbps <= 0 || a.TCPRunsPerMiB <= 0 {
+			t.Errorf("aggregation cell %+v", a)
+		}
 	}
 	svg, err := os.ReadFile(svgPath)
 	if err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
@@ -93,6 +110,9 @@ func TestBenchEveryConfigurationProducesNumbersAndFiles(t *testing.T) {
 	doc, err := os.ReadFile(docPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !bytes.Contains(doc, []byte("## Receive aggregation on and off")) {
+		t.Errorf("the document has no aggregation section")
 	}
 	if !bytes.Contains(doc, []byte("](../svg/b.svg)")) {
 		t.Errorf("the document does not embed the chart by its relative path:\n%s", doc)

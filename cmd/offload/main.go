@@ -3,7 +3,7 @@
 //	offload demo     a transfer and latency test (in memory; against the kernel as root)
 //	offload serve    a server on the stack attached to a TAP, AF_XDP or AF_PACKET link
 //	offload client   bulk transfers or request/response from the stack to a server
-//	offload bench    every link against the kernel: tables, JSON, a chart, docs/BENCHMARKS.md
+//	offload bench    every link against the kernel and gVisor: tables, JSON, a chart, docs/BENCHMARKS.md
 //	offload help     this list
 package main
 
@@ -19,7 +19,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"bench", "offload against the kernel in namespaces over TAP, AF_PACKET and AF_XDP: table, JSON, chart, docs/BENCHMARKS.md (root)", runBench},
+		{"bench", "offload against the kernel and gVisor in namespaces over TAP, AF_PACKET and AF_XDP: table, JSON, chart, docs/BENCHMARKS.md (root)", runBench},
 		{"demo", "bulk transfer and request/response latency between two stacks, side by side with the kernel", runDemo},
 		{"serve", "run a discard, echo, HTTP or sink server on the stack attached to an interface", runServe},
 		{"client", "bulk transfers or request/response from the stack attached to an interface to a server", runClient},
