@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -393,42 +389,9 @@ func (p *peer) flows(c command, progress func()) reply {
 		}
 		conns = append(conns, conn)
 	}
-	var (
-		mu       sync.Mutex
-		total    = c.bytes * int64(c.n)
-		sentAll  int64
-		nextDot  = total / 10
-		verified = true
-		errs     []error
-		wg       sync.WaitGroup
-	)
-	start := time.Now()
-	for _, conn := range conns {
-		conn.SetDeadline(start.Add(c.timeout))
-		wg.Go(func() {
-			var last int64
-			res, err := bench.Throughput(conn, c.bytes, func(sent int64) {
-				mu.Lock()
-				sentAll += sent - last
-				last = sent
-				for sentAll >= nextDot && nextDot <= total {
-					progress()
-					nextDot += total / 10
-				}
-				mu.Unlock()
-			})
-			mu.Lock()
-			verified = verified && res.Verified
-			if err != nil {
-				errs = append(errs, err)
-			}
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	res := bench.BulkResult{Bytes: total, Duration: time.Since(start), Verified: verified && len(errs) == 0}
+	res, err := bench.Flows(conns, c.bytes, c.timeout, progress)
 	r := reply{Bulk: &res}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		r.Error = err.Error()
 	}
 	return r
@@ -478,32 +441,15 @@ func (p *peer) rrLoad(c command) reply {
 // c.n bytes, its reply, close, one connection at a time, until c.timeout has
 // passed or c.rounds connections were made.
 func (p *peer) cps(c command) reply {
-	msg := make([]byte, c.n)
-	back := make([]byte, c.n)
-	start := time.Now()
-	n, err := 0, error(nil)
-	for n < c.rounds && time.Since(start) < c.timeout {
-		var conn *gonet.TCPConn
-		if conn, err = p.dial(c.addr); err != nil {
-			break
-		}
-		binary.LittleEndian.PutUint32(msg, uint32(n))
-		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		_, err = conn.Write(msg)
-		if err == nil {
-			_, err = io.ReadFull(conn, back)
-		}
-		conn.Close()
+	dial := func() (net.Conn, error) {
+		conn, err := p.dial(c.addr)
 		if err != nil {
-			break
+			return nil, err // not a typed nil in the interface
 		}
-		if !bytes.Equal(msg, back) {
-			err = errors.New("echo reply does not match the request")
-			break
-		}
-		n++
+		return conn, nil
 	}
-	r := reply{Conns: n, Elapsed: time.Since(start)}
+	n, el, err := bench.ConnectionRate(dial, c.n, c.timeout, c.rounds)
+	r := reply{Conns: n, Elapsed: el}
 	if err != nil {
 		r.Error = err.Error()
 	}

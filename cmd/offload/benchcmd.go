@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -817,77 +815,17 @@ func timedFlows(client localParty, addr string, n int, size int64, timeout time.
 	if err != nil {
 		return bench.BulkResult{}, err
 	}
-	var (
-		mu       sync.Mutex
-		total    = size * int64(n)
-		sentAll  int64
-		nextDot  = total / 10
-		verified = true
-		errs     []error
-		wg       sync.WaitGroup
-	)
-	start := time.Now()
-	for _, c := range conns {
-		c.SetDeadline(start.Add(timeout))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var last int64
-			res, err := bench.Throughput(c, size, func(sent int64) {
-				mu.Lock()
-				sentAll += sent - last
-				last = sent
-				for sentAll >= nextDot && nextDot <= total {
-					fmt.Fprint(progress, ".")
-					nextDot += total / 10
-				}
-				mu.Unlock()
-			})
-			mu.Lock()
-			verified = verified && res.Verified
-			if err != nil {
-				errs = append(errs, err)
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	el := time.Since(start)
-	res := bench.BulkResult{Bytes: total, Duration: el, Verified: verified && len(errs) == 0}
-	return res, errors.Join(errs...)
+	return bench.Flows(conns, size, timeout, func() { fmt.Fprint(progress, ".") })
 }
 
-// connectionRate opens connections from client to an Echo server at addr
-// one at a time — connect, one request, its reply, close — until
-// p.cpsDuration has passed or p.cpsMax connections were made.
+// connectionRate is bench.ConnectionRate from client to an Echo server at
+// addr, for p.cpsDuration or p.cpsMax connections.
 func connectionRate(client localParty, addr string, p benchParams) (n int, el time.Duration, err error) {
-	msg := make([]byte, p.msg)
-	reply := make([]byte, p.msg)
-	start := time.Now()
 	err = client.run(func() error {
-		for n < p.cpsMax && time.Since(start) < p.cpsDuration {
-			c, err := client.dialHere(addr)
-			if err != nil {
-				return err
-			}
-			binary.LittleEndian.PutUint32(msg, uint32(n))
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			_, err = c.Write(msg)
-			if err == nil {
-				_, err = io.ReadFull(c, reply)
-			}
-			c.Close()
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(msg, reply) {
-				return errors.New("echo reply does not match the request")
-			}
-			n++
-		}
-		return nil
+		n, el, err = bench.ConnectionRate(func() (net.Conn, error) { return client.dialHere(addr) }, p.msg, p.cpsDuration, p.cpsMax)
+		return err
 	})
-	return n, time.Since(start), err
+	return n, el, err
 }
 
 // sizeStr says a byte count in MiB, or KiB below one MiB.
