@@ -1,16 +1,11 @@
 package stack_test
 
 import (
-	"context"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
 	"offload/bench"
-	"offload/link/pipe"
-	"offload/netconn"
-	"offload/stack"
 )
 
 // BenchmarkRoundTripPipe measures 64-byte request/response round trips
@@ -28,30 +23,7 @@ func BenchmarkRoundTripPipe(b *testing.B) {
 			name = "busypoll"
 		}
 		b.Run(name, func(b *testing.B) {
-			pa, pb := pipe.New(pipe.Config{})
-			mk := func(d *pipe.End, addr netip.Prefix) *stack.Stack {
-				st, err := stack.New(stack.Options{NICs: []stack.NIC{{Device: d, Addrs: []netip.Prefix{addr}}}, BusyPoll: busy})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { st.Close() })
-				return st
-			}
-			a, s := mk(pa, simA), mk(pb, simB)
-			ln, err := netconn.Listen(s, "tcp", "198.18.0.2:7")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ln.Close()
-			go bench.Echo(ln)
-			d := netconn.Dialer{Stack: a}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, err := d.DialContext(ctx, "tcp", "198.18.0.2:7")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
+			c := echoOverPipe(b, busy)
 			benchRoundTrips(b, c)
 		})
 	}

@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -67,9 +68,23 @@ func TestRequestResponseWithOwnerGoroutinesNeverStalls(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		rounds = 2000
 	}
+	c := echoOverPipe(t, 0)
+	c.SetDeadline(time.Now().Add(time.Minute))
+	r, err := bench.RequestResponse(c, 64, 0, rounds)
+	if err != nil {
+		t.Fatalf("after %d of %d round trips: %v", len(r.Samples), rounds, err)
+	}
+	t.Logf("%d round trips: p50 %v, p99 %v, slowest %v", rounds, r.Percentile(50), r.Percentile(99), r.Samples[len(r.Samples)-1])
+}
+
+// echoOverPipe starts two stacks with their owner goroutines over a pipe
+// (busy: Options.BusyPoll), an Echo server on the second and returns a
+// connection to it from the first; everything closes when the test ends.
+func echoOverPipe(t testing.TB, busy time.Duration) net.Conn {
+	t.Helper()
 	pa, pb := pipe.New(pipe.Config{})
 	mk := func(d *pipe.End, addr netip.Prefix) *stack.Stack {
-		st, err := stack.New(stack.Options{NICs: []stack.NIC{{Device: d, Addrs: []netip.Prefix{addr}}}})
+		st, err := stack.New(stack.Options{NICs: []stack.NIC{{Device: d, Addrs: []netip.Prefix{addr}}}, BusyPoll: busy})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +96,7 @@ func TestRequestResponseWithOwnerGoroutinesNeverStalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go bench.Echo(ln)
 	d := netconn.Dialer{Stack: a}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -90,11 +105,6 @@ func TestRequestResponseWithOwnerGoroutinesNeverStalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute))
-	r, err := bench.RequestResponse(c, 64, 0, rounds)
-	if err != nil {
-		t.Fatalf("after %d of %d round trips: %v", len(r.Samples), rounds, err)
-	}
-	t.Logf("%d round trips: p50 %v, p99 %v, slowest %v", rounds, r.Percentile(50), r.Percentile(99), r.Samples[len(r.Samples)-1])
+	t.Cleanup(func() { c.Close() })
+	return c
 }
