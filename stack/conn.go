@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"offload/tcp"
@@ -27,6 +28,8 @@ type Conn struct {
 	wantWrite    bool
 	connected    bool // handshake ended (either way) and connDone closed
 	finished     bool
+	inTimeWait   bool        // noted in the stack's TIME-WAIT list
+	evicted      atomic.Bool // taken out of a full table while in TIME-WAIT
 	readReady    chan struct{}
 	writeReady   chan struct{}
 	connDone     chan struct{} // closed when the handshake completes or fails

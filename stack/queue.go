@@ -300,10 +300,17 @@ func (q *queue) fireTimer(t *timer) {
 // touches: another queue that handled a segment for it asks the home to
 // re-arm instead.
 func (q *queue) service(c *Conn, now clock.Instant) {
+	if c.evicted.Load() && c.tc.State() == tcp.StateTimeWait {
+		c.tc.Abort() // TIME-WAIT ends without a RST (RFC 9293 §3.10.7.4 has none to send)
+	}
 	q.emit.c = c
 	q.emit.now = now
 	c.tc.Poll(now, &q.emit)
 	q.emit.c = nil
+	if !c.inTimeWait && c.tc.State() == tcp.StateTimeWait {
+		c.inTimeWait = true
+		q.n.s.noteTimeWait(c)
+	}
 	if c.q == q {
 		q.wheel.schedule(&c.timer, c.tc.Deadline())
 	} else {

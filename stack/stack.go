@@ -50,6 +50,12 @@ type Stack struct {
 
 	mu        sync.RWMutex // guards conns, listeners, closed
 	conns     map[flowKey]*Conn
+	// timeWait lists connections in the order they entered TIME-WAIT, from
+	// timeWaitHead on: when the table is full, the oldest gives up its slot
+	// for a new connection (insert). Entries that left the table already
+	// are skipped then.
+	timeWait     []*Conn
+	timeWaitHead int
 	listeners map[netip.AddrPort]*Listener
 	closed    bool
 
@@ -79,6 +85,7 @@ type Stats struct {
 	PMTUUpdates        atomic.Uint64 // frag-needed / packet-too-big that lowered a connection's MSS
 	ConnsOpened        atomic.Uint64
 	ConnsClosed        atomic.Uint64
+	TimeWaitEvicted    atomic.Uint64 // TIME-WAIT connections dropped early for a new one: the table was full
 	UDPDatagramsIn     atomic.Uint64 // datagrams iface delivered (checksum already verified)
 	UDPBadHeader       atomic.Uint64
 	UDPNoPort          atomic.Uint64 // datagrams for no endpoint (answered with port unreachable, rate limited)
@@ -319,22 +326,73 @@ func listenerKeys(local netip.AddrPort) [3]netip.AddrPort {
 	return [3]netip.AddrPort{local, netip.AddrPortFrom(any, local.Port()), netip.AddrPortFrom(netip.Addr{}, local.Port())}
 }
 
-// insert adds c to the connection table.
+// insert adds c to the connection table. A full table makes room by
+// dropping its oldest TIME-WAIT connection, as Linux does past
+// tcp_max_tw_buckets: TIME-WAIT only guards against old duplicates
+// (RFC 9293 §3.4.2), and a busy client closing thousands of connections a
+// second would otherwise fill any table for a minute with them.
 func (s *Stack) insert(c *Conn) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return ErrClosed
 	}
+	var evicted *Conn
 	if len(s.conns) >= s.opts.MaxConns {
-		return ErrTooManyConns
+		if evicted = s.evictTimeWait(); evicted == nil {
+			s.mu.Unlock()
+			return ErrTooManyConns
+		}
 	}
 	k := flowKey{c.local, c.remote}
 	if s.conns[k] != nil {
+		s.mu.Unlock()
+		if evicted != nil {
+			evicted.q.markDirty(evicted)
+		}
 		return ErrAddrInUse
 	}
 	s.conns[k] = c
 	s.stats.ConnsOpened.Add(1)
+	s.mu.Unlock()
+	if evicted != nil {
+		// Its home owner ends it (service) and lets it go (reap).
+		evicted.q.markDirty(evicted)
+	}
+	return nil
+}
+
+// noteTimeWait records that c entered TIME-WAIT. Called once per connection,
+// by an owner holding c.mu.
+func (s *Stack) noteTimeWait(c *Conn) {
+	s.mu.Lock()
+	if s.timeWaitHead > 1024 && s.timeWaitHead > len(s.timeWait)/2 {
+		// Drop the consumed front so the list stays within the table's size.
+		n := copy(s.timeWait, s.timeWait[s.timeWaitHead:])
+		clear(s.timeWait[n:])
+		s.timeWait, s.timeWaitHead = s.timeWait[:n], 0
+	}
+	s.timeWait = append(s.timeWait, c)
+	s.mu.Unlock()
+}
+
+// evictTimeWait takes the oldest TIME-WAIT connection still in the table out
+// of it and returns it, or nil if there is none. Called with s.mu held.
+func (s *Stack) evictTimeWait() *Conn {
+	for s.timeWaitHead < len(s.timeWait) {
+		c := s.timeWait[s.timeWaitHead]
+		s.timeWait[s.timeWaitHead] = nil
+		s.timeWaitHead++
+		k := flowKey{c.local, c.remote}
+		if s.conns[k] != c {
+			continue // it ended on its own already
+		}
+		delete(s.conns, k)
+		c.evicted.Store(true)
+		s.stats.ConnsClosed.Add(1)
+		s.stats.TimeWaitEvicted.Add(1)
+		return c
+	}
 	return nil
 }
 
