@@ -219,7 +219,8 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 				"and the kernel's tcp_wmem maximum as a fixed send buffer (gVisor does not grow send buffers). fdbased reads a TAP descriptor without a virtio-net header, " +
 				"so over TAP gVisor exchanges MTU-sized frames with the kernel both ways (no TSO).",
 			"AF_XDP runs last on its veth: native XDP turns off TSO on the kernel's side of the veth, so the kernel cuts what it sends into MTU-sized frames in software.",
-			"AF_PACKET's receive ring hands frames to offload when a block fills or 1 ms after the block's first frame (afpacket.Config.RetireTimeout), so a quiet connection's round trip over AF_PACKET has a floor near 1 ms.",
+			"AF_PACKET uses a TPACKET_V2 ring of 2 KiB slots, handed over frame by frame; larger frames (the kernel's TSO super-frames) come whole through the socket (PACKET_COPY_THRESH). " +
+				"The TPACKET_V3 block ring (afpacket.Config.Blocks) would put a 1 ms floor (its block retire timeout) under a quiet connection's round trip.",
 			"Bulk and connection-rate numbers are the median of the repeats setting's runs (all runs are in the JSON); latency percentiles come from one run of rr_round_trips round trips after a tenth as many untimed ones.",
 		},
 	}

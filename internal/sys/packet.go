@@ -17,6 +17,11 @@ const (
 	PACKET_QDISC_BYPASS    = unix.PACKET_QDISC_BYPASS
 	PACKET_IGNORE_OUTGOING = unix.PACKET_IGNORE_OUTGOING
 	TPACKET_V3             = unix.TPACKET_V3
+	TPACKET_V2             = unix.TPACKET_V2
+	// PACKET_COPY_THRESH: a frame too large for its TPACKET_V2 slot is also
+	// queued whole on the socket (read it with Read), its slot marked
+	// TP_STATUS_COPY.
+	PACKET_COPY_THRESH = unix.PACKET_COPY_THRESH
 
 	// Block status (tpacket_hdr_v1.block_status).
 	TP_STATUS_KERNEL = unix.TP_STATUS_KERNEL
@@ -28,6 +33,7 @@ const (
 	TP_STATUS_VLAN_VALID      = unix.TP_STATUS_VLAN_VALID
 	TP_STATUS_VLAN_TPID_VALID = unix.TP_STATUS_VLAN_TPID_VALID
 	TP_STATUS_CSUM_VALID      = unix.TP_STATUS_CSUM_VALID
+	TP_STATUS_COPY            = unix.TP_STATUS_COPY
 )
 
 // ethPAll is htons(ETH_P_ALL): every protocol.
@@ -62,6 +68,29 @@ func PacketSetRxRingV3(fd int, blockSize, blockNr, frameSize, retireMs uint32) e
 		Retire_blk_tov: retireMs,
 	}
 	return unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req)
+}
+
+// PacketSetRxRingV2 configures a TPACKET_V2 receive ring: frameNr slots of
+// frameSize bytes, frameSize dividing blockSize (a multiple of the page size).
+// The kernel marks each slot TP_STATUS_USER as it fills it and wakes the
+// socket's waiters for every frame.
+func PacketSetRxRingV2(fd int, blockSize, frameSize, frameNr uint32) error {
+	req := unix.TpacketReq{
+		Block_size: blockSize,
+		Block_nr:   frameNr / (blockSize / frameSize),
+		Frame_size: frameSize,
+		Frame_nr:   frameNr,
+	}
+	return unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req)
+}
+
+// SetRecvBufferForce sets SO_RCVBUFFORCE (root: above rmem_max), falling back
+// to SO_RCVBUF.
+func SetRecvBufferForce(fd, bytes int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes); err == nil {
+		return nil
+	}
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
 }
 
 // PacketBind binds the socket to one interface (by index) for all protocols.
@@ -160,6 +189,14 @@ const (
 	Tp3VlanTCI    = int(unsafe.Offsetof(unix.Tpacket3Hdr{}.Hv1) + unsafe.Offsetof(unix.TpacketHdrVariant1{}.Vlan_tci))
 	Tp3VlanTPID   = int(unsafe.Offsetof(unix.Tpacket3Hdr{}.Hv1) + unsafe.Offsetof(unix.TpacketHdrVariant1{}.Vlan_tpid))
 	Tp3HdrLen     = int(unsafe.Sizeof(unix.Tpacket3Hdr{}))
+
+	Tp2Status   = int(unsafe.Offsetof(unix.Tpacket2Hdr{}.Status))
+	Tp2Len      = int(unsafe.Offsetof(unix.Tpacket2Hdr{}.Len))
+	Tp2Snaplen  = int(unsafe.Offsetof(unix.Tpacket2Hdr{}.Snaplen))
+	Tp2Mac      = int(unsafe.Offsetof(unix.Tpacket2Hdr{}.Mac))
+	Tp2VlanTCI  = int(unsafe.Offsetof(unix.Tpacket2Hdr{}.Vlan_tci))
+	Tp2VlanTPID = int(unsafe.Offsetof(unix.Tpacket2Hdr{}.Vlan_tpid))
+	Tp2HdrLen   = int(unsafe.Sizeof(unix.Tpacket2Hdr{}))
 )
 
 // PACKET_TX_RING and the TX frame status values (linux/if_packet.h).

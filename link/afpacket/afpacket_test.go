@@ -79,8 +79,18 @@ func TestKernelPingToOurAddressIsAnswered_RFC792(t *testing.T) {
 	}
 }
 
+// A super-frame larger than a frame-ring slot comes whole through the copy
+// path (PACKET_COPY_THRESH); the block ring packs it into a block.
 func TestKernelTSOSuperFrameArrivesWithGSOMeta(t *testing.T) {
-	p, d := setup(t, afpacket.Config{})
+	for _, blocks := range []bool{false, true} {
+		t.Run(map[bool]string{false: "frames", true: "blocks"}[blocks], func(t *testing.T) {
+			kernelSuperFrameArrives(t, afpacket.Config{Blocks: blocks})
+		})
+	}
+}
+
+func kernelSuperFrameArrives(t *testing.T, cfg afpacket.Config) {
+	p, d := setup(t, cfg)
 	const port = 5001
 	pr := peer.Start(t, d, ourAddr, port)
 	var c net.Conn
@@ -156,6 +166,12 @@ func TestOurTSOSuperFrameIsAcceptedByKernel(t *testing.T) {
 }
 
 func TestVLANTagStrippedByKernelIsPutBack(t *testing.T) {
+	for _, blocks := range []bool{false, true} {
+		t.Run(map[bool]string{false: "frames", true: "blocks"}[blocks], func(t *testing.T) { vlanTagPutBack(t, blocks) })
+	}
+}
+
+func vlanTagPutBack(t *testing.T, blocks bool) {
 	// The receive path of B's kernel moves an in-band 802.1Q tag into skb
 	// metadata before packet sockets see the frame; the device must put it back.
 	p := netns.NewPair(t, netns.PairConfig{Name: "afpvlan", DisableIPv6: true})
@@ -164,7 +180,7 @@ func TestVLANTagStrippedByKernelIsPutBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := afpacket.Open(afpacket.Config{Interface: p.IfB, Netns: p.B.Path()})
+	b, err := afpacket.Open(afpacket.Config{Interface: p.IfB, Netns: p.B.Path(), Blocks: blocks})
 	if err != nil {
 		t.Fatal(err)
 	}
