@@ -176,7 +176,7 @@ func TestSlotRingTakesFramesInOrderAndHandsEachSlotBack(t *testing.T) {
 // back and the frames after it still arrive.
 func TestSlotRingDropsCutFramesAndLostCopies(t *testing.T) {
 	d := fakeSlots(4)
-	putSlot(d.slot(0), make([]byte, 100), 100, 3000, 0)                 // cut, no copy
+	putSlot(d.slot(0), make([]byte, 100), 100, 3000, 0)                  // cut, no copy
 	putSlot(d.slot(1), make([]byte, 100), 100, 3000, sys.TP_STATUS_COPY) // copy not readable
 	putSlot(d.slot(2), make([]byte, 70), 70, 70, 0)
 	batch := pkt.NewBatch(8)
