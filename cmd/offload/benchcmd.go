@@ -208,7 +208,7 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 				"the first party asking; percentiles over every round trip of every connection, and the rate they made together in thousands per second.",
 			"Connections per second: the first party connects, sends one request, reads the reply and closes, one connection at a time, for the given time or count.",
 			"offload↔offload runs two offload stacks on the two ends of a second veth pair, each through AF_PACKET.",
-			"offload↔kernel AF_XDP no gro is the AF_XDP configuration with receive aggregation (package gro) off; the aggregation section below measures it on every link.",
+			"offload↔kernel AF_XDP no gro is the AF_XDP configuration with receive aggregation (package gro) off; the receive aggregation section measures aggregation on every link.",
 			"Idle connection memory: idle_connections connections from kernel clients (child processes in the peer namespace) to the configuration's first party, " +
 				"each moving a byte each way and then idle; bytes per connection of the server side, as each configuration's note below says. " +
 				"Not measured for gVisor (its own process), offload↔offload and the no-gro row (the same stack as AF_XDP).",
