@@ -35,27 +35,27 @@ var (
 
 // blaster is a raw-IP link.Device whose far side is a bulk TCP sender.
 type blaster struct {
-	caps    link.Capabilities
-	pool    *pkt.Pool
-	port    uint16 // the stack's listening port
-	state   int    // 0: SYN to send, 1: SYN sent, 2: established
-	iss     wire.Seq
-	nxt     wire.Seq // next byte to send
-	una     wire.Seq // first unacknowledged byte
-	wnd     uint32   // the stack's window, bytes
-	wscale  uint8    // the stack's window scale
-	ack     wire.Seq // the stack's next sequence number (our ACK)
-	tsval   uint32
-	tsecr   uint32
-	id      uint16
-	tmpl    []byte // IPv4 + TCP (timestamps) + payload of one full segment
-	hdrLen  int    // of tmpl: the IPv4 and TCP headers
+	caps   link.Capabilities
+	pool   *pkt.Pool
+	port   uint16 // the stack's listening port
+	state  int    // 0: SYN to send, 1: SYN sent, 2: established
+	iss    wire.Seq
+	nxt    wire.Seq // next byte to send
+	una    wire.Seq // first unacknowledged byte
+	wnd    uint32   // the stack's window, bytes
+	wscale uint8    // the stack's window scale
+	ack    wire.Seq // the stack's next sequence number (our ACK)
+	tsval  uint32
+	tsecr  uint32
+	id     uint16
+	tmpl   []byte // IPv4 + TCP (timestamps) + payload of one full segment
+	hdrLen int    // of tmpl: the IPv4 and TCP headers
 	// filled: buffers of the pool that already hold the template's payload
 	// (the pool hands the same buffers back and nothing writes into a
 	// received frame), so only headers are written again: a NIC's DMA costs
 	// the CPU nothing, and copying 1448 bytes per frame here would be counted
 	// as offload's receive cost.
-	filled map[*pkt.Buffer]bool
+	filled  map[*pkt.Buffer]bool
 	paySum  uint32 // the payload's one's-complement sum, added to each checksum
 	sent    int64  // payload bytes handed to the stack
 	parseEr int    // frames from the stack that did not parse

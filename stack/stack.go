@@ -50,14 +50,14 @@ type Stack struct {
 
 	mu        sync.RWMutex // guards conns, listeners, closed
 	conns     map[flowKey]*Conn
-	// timeWait lists connections in the order they entered TIME-WAIT, from
-	// timeWaitHead on: when the table is full, the oldest gives up its slot
-	// for a new connection (insert). Entries that left the table already
-	// are skipped then.
-	timeWait     []*Conn
-	timeWaitHead int
 	listeners map[netip.AddrPort]*Listener
 	closed    bool
+	// timeWait lists connections in the order they entered TIME-WAIT, from
+	// timeWaitHead on (guarded by mu): when the table is full, the oldest
+	// gives up its slot for a new connection (insert). Entries that left the
+	// table already are skipped then.
+	timeWait     []*Conn
+	timeWaitHead int
 
 	wg   sync.WaitGroup
 	stop atomic.Bool
