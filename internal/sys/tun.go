@@ -16,6 +16,9 @@ const (
 	IFF_TAP      = unix.IFF_TAP
 	IFF_NO_PI    = unix.IFF_NO_PI
 	IFF_VNET_HDR = unix.IFF_VNET_HDR
+	// IFF_MULTI_QUEUE: each open of the interface is one queue; the kernel
+	// spreads the frames it sends over them by flow.
+	IFF_MULTI_QUEUE = unix.IFF_MULTI_QUEUE
 
 	TUN_F_CSUM    = unix.TUN_F_CSUM
 	TUN_F_TSO4    = unix.TUN_F_TSO4

@@ -17,8 +17,11 @@
 // field would always be 1. 10 bytes is also what AF_PACKET's PACKET_VNET_HDR
 // uses, so both drivers share one codec.
 //
-// One frame moves per read(2) or write(2): TAP has no batched I/O. The
-// descriptor is non-blocking; Wait parks in the Go runtime's poller (not in a
+// One frame moves per read(2) or write(2): TAP has no batched I/O. With
+// Config.Queues above 1 the interface is multi-queue (IFF_MULTI_QUEUE): one
+// descriptor per queue, the kernel spreading what it sends over them by flow,
+// so the stack runs one owner goroutine per queue. Each descriptor is
+// non-blocking; Wait parks in the Go runtime's poller (not in a
 // blocking poll(2), whose thread would keep its P while the goroutines the
 // owner just woke wait for one), and Wake ends it without a system call.
 package tap
@@ -73,9 +76,12 @@ type Config struct {
 	// TSO exchanges TCP super-frames in both directions (TUN_F_TSO4/6, ECN);
 	// it implies Checksum.
 	TSO bool
-	// Buffers is the number of receive buffers the device owns (256 if 0). Each
-	// holds a whole frame: 64 KiB with TSO, an MTU-sized frame without.
+	// Buffers is the number of receive buffers each queue owns (256 if 0).
+	// Each holds a whole frame: 64 KiB with TSO, an MTU-sized frame without.
 	Buffers int
+	// Queues is the number of queues (1 if 0; at most 16): above 1 the
+	// interface is opened multi-queue, one descriptor per queue.
+	Queues int
 }
 
 // Errors a person may meet when opening a device.
@@ -83,22 +89,27 @@ var (
 	ErrNoTunDevice   = errors.New("tap: " + sys.TunDevicePath + " does not exist: load the tun module (`modprobe tun`), or start the container with `--device /dev/net/tun`")
 	ErrNotPrivileged = errors.New("tap: creating a TAP interface needs root or CAP_NET_ADMIN: run as root, or `setcap cap_net_admin+ep` the binary")
 	ErrNameInUse     = errors.New("tap: the interface name is taken")
-	errQueue         = errors.New("tap: no such queue (a TAP device has queue 0 only)")
+	errQueue         = errors.New("tap: no such queue (see Config.Queues)")
 )
 
 // Device is an open TAP interface. See link.Device for the contract.
 type Device struct {
-	fd     int
-	waiter *sys.Waiter // Wait and Wake, on a duplicate of fd
+	q      []*queue
 	ifname string
 	peer   [6]byte
 	caps   link.Capabilities
-	pool   *pkt.Pool
-	spare  *pkt.Buffer // a buffer kept from the last Recv that found nothing
 	stats  link.Counters
 	mu     sync.RWMutex // Close takes it exclusively to retire the descriptors
 	closed atomic.Bool
 	once   sync.Once
+}
+
+// queue is one descriptor of the interface, owned by one goroutine.
+type queue struct {
+	fd     int
+	waiter *sys.Waiter // Wait and Wake, on a duplicate of fd
+	pool   *pkt.Pool
+	spare  *pkt.Buffer // a buffer kept from the last Recv that found nothing
 }
 
 var _ link.Device = (*Device)(nil)
@@ -117,6 +128,12 @@ func Open(cfg Config) (*Device, error) {
 	}
 	if cfg.Buffers < 1 {
 		return nil, fmt.Errorf("tap: %d receive buffers", cfg.Buffers)
+	}
+	if cfg.Queues == 0 {
+		cfg.Queues = 1
+	}
+	if cfg.Queues < 1 || cfg.Queues > 16 {
+		return nil, fmt.Errorf("tap: %d queues: want 1 to 16", cfg.Queues)
 	}
 	if cfg.TSO {
 		cfg.Checksum = true
@@ -138,27 +155,47 @@ func Open(cfg Config) (*Device, error) {
 		offload |= sys.TUN_F_TSO4 | sys.TUN_F_TSO6 | sys.TUN_F_TSO_ECN
 	}
 
-	d := &Device{fd: -1}
+	d := &Device{}
+	flags := uint16(sys.IFF_TAP | sys.IFF_NO_PI | sys.IFF_VNET_HDR)
+	if cfg.Queues > 1 {
+		flags |= sys.IFF_MULTI_QUEUE
+	}
+	closeAll := func() {
+		for _, q := range d.q {
+			if q.waiter != nil {
+				q.waiter.Close()
+			}
+			sys.Close(q.fd)
+		}
+	}
 	open := func() error {
-		fd, name, err := sys.OpenTun(cfg.Name, sys.IFF_TAP|sys.IFF_NO_PI|sys.IFF_VNET_HDR)
-		if err != nil {
-			return explainOpenError(cfg.Name, err)
+		name := cfg.Name
+		for i := range cfg.Queues {
+			fd, got, err := sys.OpenTun(name, flags)
+			if err != nil {
+				return explainOpenError(name, err)
+			}
+			d.q = append(d.q, &queue{fd: fd})
+			name = got // the other queues attach to the interface the first made
+			if err := sys.TunSetVnetHdrSize(fd, vnetLen); err != nil {
+				return err
+			}
+			if err := sys.TunSetOffload(fd, offload); err != nil {
+				return err
+			}
+			if i == 0 {
+				d.ifname = got
+			}
 		}
-		d.fd, d.ifname = fd, name
-		if err := sys.TunSetVnetHdrSize(fd, vnetLen); err != nil {
-			return err
-		}
-		if err := sys.TunSetOffload(fd, offload); err != nil {
-			return err
-		}
-		if err := sys.SetLinkMTU(name, cfg.MTU); err != nil {
+		if err := sys.SetLinkMTU(d.ifname, cfg.MTU); err != nil {
 			return err
 		}
 		// Writes fail with EIO until the interface is up.
-		if err := sys.SetLinkUp(name); err != nil {
+		if err := sys.SetLinkUp(d.ifname); err != nil {
 			return err
 		}
-		d.peer, err = sys.LinkHardwareAddr(name)
+		var err error
+		d.peer, err = sys.LinkHardwareAddr(d.ifname)
 		return err
 	}
 	var err error
@@ -168,24 +205,24 @@ func Open(cfg Config) (*Device, error) {
 		err = open()
 	}
 	if err != nil {
-		if d.fd >= 0 {
-			sys.Close(d.fd)
-		}
+		closeAll()
 		return nil, err
 	}
 	if d.peer == cfg.HardwareAddr {
-		sys.Close(d.fd)
+		closeAll()
 		return nil, fmt.Errorf("tap: our hardware address %x equals the kernel interface's", cfg.HardwareAddr)
-	}
-	if d.waiter, err = sys.NewWaiter(d.fd, nil); err != nil {
-		sys.Close(d.fd)
-		return nil, fmt.Errorf("tap: %w", err)
 	}
 	maxFrame := cfg.MTU + 14 + 4 // a VLAN tag may ride on an MTU-sized packet
 	if cfg.TSO {
 		maxFrame = maxGSOFrame
 	}
-	d.pool = pkt.NewPool(cfg.Buffers, rxHeadroom+maxFrame, rxHeadroom)
+	for _, q := range d.q {
+		if q.waiter, err = sys.NewWaiter(q.fd, nil); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("tap: %w", err)
+		}
+		q.pool = pkt.NewPool(cfg.Buffers, rxHeadroom+maxFrame, rxHeadroom)
+	}
 	d.caps = link.Capabilities{
 		Name:              d.ifname,
 		L2:                true,
@@ -197,7 +234,7 @@ func Open(cfg Config) (*Device, error) {
 		TxChecksumOffload: cfg.Checksum,
 		TSO:               cfg.TSO,
 		RxGSO:             cfg.TSO,
-		Queues:            1,
+		Queues:            cfg.Queues,
 	}
 	if cfg.TSO {
 		d.caps.MaxGSOSize = maxGSOSize
@@ -233,9 +270,10 @@ func (d *Device) PeerHardwareAddr() [6]byte { return d.peer }
 // device's buffers are all out (the kernel then queues, and drops when its
 // queue is full).
 func (d *Device) Recv(queue int, batch *pkt.Batch) (int, error) {
-	if queue != 0 {
+	if queue < 0 || queue >= len(d.q) {
 		return 0, errQueue
 	}
+	q := d.q[queue]
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed.Load() {
@@ -243,17 +281,17 @@ func (d *Device) Recv(queue int, batch *pkt.Batch) (int, error) {
 	}
 	n := 0
 	for !batch.Full() {
-		buf := d.spare
-		d.spare = nil
+		buf := q.spare
+		q.spare = nil
 		if buf == nil {
-			if buf = d.pool.Get(); buf == nil {
+			if buf = q.pool.Get(); buf == nil {
 				break
 			}
 		}
 		st := buf.Storage()
-		r, err := sys.Read(d.fd, st[rxHeadroom-vnetLen:])
+		r, err := sys.Read(q.fd, st[rxHeadroom-vnetLen:])
 		if err != nil {
-			d.spare = buf
+			q.spare = buf
 			if err == sys.EINTR {
 				continue
 			}
@@ -265,14 +303,14 @@ func (d *Device) Recv(queue int, batch *pkt.Batch) (int, error) {
 		if r < vnetLen+14 || r > len(st)-(rxHeadroom-vnetLen) {
 			// Too short to be Ethernet, or longer than the buffer: the kernel
 			// reports a frame's whole length even when it had to cut it.
-			d.spare = buf
+			q.spare = buf
 			d.stats.RxDropped.Add(1)
 			continue
 		}
 		buf.SetRange(rxHeadroom, rxHeadroom+r-vnetLen)
 		if err := sys.VnetHdrToMeta(st[rxHeadroom-vnetLen:rxHeadroom], buf.Bytes(), &buf.Meta); err != nil {
 			buf.Reset(rxHeadroom)
-			d.spare = buf
+			q.spare = buf
 			d.stats.RxDropped.Add(1)
 			continue
 		}
@@ -291,10 +329,11 @@ func (d *Device) Recv(queue int, batch *pkt.Batch) (int, error) {
 // (EIO: the interface is down).
 func (d *Device) Send(queue int, batch *pkt.Batch) (int, error) {
 	defer batch.ReleaseAll()
-	if queue != 0 {
+	if queue < 0 || queue >= len(d.q) {
 		d.stats.TxDropped.Add(uint64(batch.Len()))
 		return 0, errQueue
 	}
+	fd := d.q[queue].fd
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed.Load() {
@@ -315,7 +354,7 @@ func (d *Device) Send(queue int, batch *pkt.Batch) (int, error) {
 			continue
 		}
 		for {
-			_, err := sys.Write(d.fd, buf.Bytes())
+			_, err := sys.Write(fd, buf.Bytes())
 			if err == sys.EINTR {
 				continue
 			}
@@ -339,7 +378,7 @@ func (d *Device) Send(queue int, batch *pkt.Batch) (int, error) {
 // Wait parks the calling goroutine until the interface has a frame, Wake is
 // called, or timeout passes (< 0 waits without limit).
 func (d *Device) Wait(queue int, timeout time.Duration) error {
-	if queue != 0 {
+	if queue < 0 || queue >= len(d.q) {
 		return errQueue
 	}
 	if d.closed.Load() {
@@ -347,7 +386,7 @@ func (d *Device) Wait(queue int, timeout time.Duration) error {
 	}
 	// d.mu is not held while parked: the waiter has its own descriptor,
 	// which Close closes first to end the wait.
-	err := d.waiter.Wait(timeout)
+	err := d.q[queue].waiter.Wait(timeout)
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
@@ -359,10 +398,10 @@ func (d *Device) Wait(queue int, timeout time.Duration) error {
 
 // Wake makes a current or the next Wait return.
 func (d *Device) Wake(queue int) {
-	if queue != 0 {
+	if queue < 0 || queue >= len(d.q) {
 		return
 	}
-	d.waiter.Wake() // after Close a no-op: the waiter's descriptor is closed
+	d.q[queue].waiter.Wake() // after Close a no-op: the waiter's descriptor is closed
 }
 
 // Stats returns the device's counters.
@@ -373,14 +412,18 @@ func (d *Device) Stats() link.Stats { return d.stats.Snapshot() }
 func (d *Device) Close() error {
 	d.once.Do(func() {
 		d.closed.Store(true)
-		d.waiter.Close() // ends a parked Wait
+		for _, q := range d.q {
+			q.waiter.Close() // ends a parked Wait
+		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if d.spare != nil {
-			d.spare.Release()
-			d.spare = nil
+		for _, q := range d.q {
+			if q.spare != nil {
+				q.spare.Release()
+				q.spare = nil
+			}
+			sys.Close(q.fd)
 		}
-		sys.Close(d.fd)
 	})
 	return nil
 }
