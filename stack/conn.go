@@ -16,19 +16,25 @@ import (
 // Package netconn builds the blocking net.Conn on top.
 type Conn struct {
 	s             *Stack
-	q             *queue // home: the queue whose owner keeps this connection's timer
+	q             *queue // home: the queue whose owner keeps this connection's timer (guarded by mu)
 	local, remote netip.AddrPort
 	listener      *Listener // set while a passive connection is not yet accepted
 
-	mu           sync.Mutex // guards tc and the fields below
-	tc           *tcp.Conn
-	timer        timer
-	dirty        bool // in q.dirty; guarded by q.dirtyMu
-	wantRead     bool
-	wantWrite    bool
-	connected    bool // handshake ended (either way) and connDone closed
-	finished     bool
-	inTimeWait   bool        // noted in the stack's TIME-WAIT list
+	mu         sync.Mutex // guards tc and the fields below
+	tc         *tcp.Conn
+	timer      timer
+	dirty      bool // in q.dirty; guarded by q.dirtyMu
+	wantRead   bool
+	wantWrite  bool
+	connected  bool // handshake ended (either way) and connDone closed
+	finished   bool
+	inTimeWait bool // noted in the stack's TIME-WAIT list
+	// homed: the home queue is the one the device delivers the flow on.
+	// A connection we open starts on a queue picked by port hash; the
+	// queue its first segment from the peer arrives on becomes its home
+	// (rehome asks the old home's owner to hand the timer over, service).
+	homed        bool
+	rehome       *queue
 	evicted      atomic.Bool // taken out of a full table while in TIME-WAIT
 	readReady    chan struct{}
 	writeReady   chan struct{}
@@ -160,9 +166,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 		// rides on the next segment we send.
 		wake = c.q.enqueue(c)
 	}
+	q := c.q
 	c.mu.Unlock()
 	if wake {
-		c.q.wakeIfSleeping()
+		q.wakeIfSleeping()
 	}
 	return n, err
 }
@@ -180,10 +187,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 		c.mu.Unlock()
 		return 0, ErrWouldBlock
 	}
+	q := c.q
 	c.mu.Unlock()
 	// Woken after the unlock, the owner does not find c.mu still taken.
 	if wake {
-		c.q.wakeIfSleeping()
+		q.wakeIfSleeping()
 	}
 	return n, err
 }
@@ -255,6 +263,8 @@ func (c *Conn) SetNoDelay(on bool) {
 // SetKeepAlive switches keepalive probes on or off; zero durations and count
 // keep the configured values.
 func (c *Conn) SetKeepAlive(on bool, idle, interval time.Duration, count int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	cfg := c.q.n.tcpConfig(c.remote.Addr())
 	if idle <= 0 {
 		idle = cfg.KeepAliveIdle
@@ -265,10 +275,8 @@ func (c *Conn) SetKeepAlive(on bool, idle, interval time.Duration, count int) {
 	if count <= 0 {
 		count = cfg.KeepAliveCount
 	}
-	c.mu.Lock()
 	c.tc.SetKeepAlive(on, idle, interval, count)
 	c.q.markDirty(c)
-	c.mu.Unlock()
 }
 
 // Info returns the connection's TCP state and counters.

@@ -300,6 +300,13 @@ func (q *queue) fireTimer(t *timer) {
 // touches: another queue that handled a segment for it asks the home to
 // re-arm instead.
 func (q *queue) service(c *Conn, now clock.Instant) {
+	if c.rehome != nil && c.q == q {
+		// Hand the connection to the queue its segments arrive on: its
+		// timer leaves this wheel here and is armed in the new home's
+		// when that owner services it (asked below, as c.q != q).
+		q.wheel.cancel(&c.timer)
+		c.q, c.rehome = c.rehome, nil
+	}
 	if c.evicted.Load() && c.tc.State() == tcp.StateTimeWait {
 		c.tc.Abort() // TIME-WAIT ends without a RST (RFC 9293 §3.10.7.4 has none to send)
 	}
@@ -471,6 +478,14 @@ func (q *queue) segmentTCP(now clock.Instant, src, dst netip.Addr) {
 			return
 		}
 		c.tc.OnSegment(now, seg)
+		if !c.homed {
+			// The peer's first segment: the device delivers this flow
+			// here, so this queue becomes its home (see Conn.homed).
+			c.homed = true
+			if c.q != q {
+				c.rehome = q
+			}
+		}
 		q.service(c, now)
 		c.mu.Unlock()
 		q.reap(c)
@@ -517,6 +532,7 @@ func (q *queue) acceptCookie(now clock.Instant, l *Listener, k flowKey, ack *tcp
 		return false
 	}
 	c := newConn(s, q, k.local, k.remote, tc)
+	c.homed = true // its SYN arrived here
 	if err := s.insert(c); err != nil {
 		s.stats.TCPConnTableFull.Add(1)
 		return true // dropped: the client retransmits and the cookie still holds
@@ -572,6 +588,7 @@ func (q *queue) accept(now clock.Instant, l *Listener, k flowKey, syn *tcp.Segme
 	}
 	tc.SetTimestampOffset(s.isn.TSOffset(k.local, k.remote)) // RFC 7323 §5.4
 	c := newConn(s, q, k.local, k.remote, tc)
+	c.homed = true // its SYN arrived here
 	c.listener = l
 	if err := s.insert(c); err != nil {
 		l.unreserve()
