@@ -17,6 +17,7 @@ import (
 	"offload/bench"
 	"offload/internal/netns"
 	"offload/link/afpacket"
+	"offload/link/afxdp"
 	"offload/link/choose"
 	"offload/link/tap"
 	"offload/tcp"
@@ -66,7 +67,7 @@ var groNotes = []string{
 		"On veth the kernel sender's work partly runs inside the receiver's system calls (an ACK written to the link is processed by the sending kernel TCP, which sends its next segments in the same call). " +
 		"offload's TCP buffers are 4 MiB here (groTCPBuffer).",
 	"MTU-sized frames: TAP without the virtio-net offloads (the kernel segments before the TAP); AF_PACKET with TSO, GSO and GRO off on the veth pair; " +
-		"AF_XDP in native mode (the kernel's side of the veth segments in software). With TSO on TAP the kernel already hands over 64 KiB frames: aggregation has nothing left to merge there.",
+		"AF_XDP attached in native mode (which turns off the TSO of the kernel's side of the veth, so the kernel segments in software; left to choose on a veth, AF_XDP attaches in generic mode and takes super-frames). With TSO on TAP the kernel already hands over 64 KiB frames: aggregation has nothing left to merge there.",
 }
 
 func init() {
@@ -257,7 +258,9 @@ func groLinks(pair *netns.Pair, notes *[]string) []groLink {
 		}},
 		// AF_XDP last: native XDP changes the veth's offloads for good.
 		{name: groLinkAFXDP, open: func() (offload.Options, *netns.Host, func(), error) {
-			d, how, err := choose.Open(pair.IfA, pair.A.Path(), choose.AFXDP, groVethOffload.Addr())
+			// Native mode on purpose: it is what turns the veth's frames MTU-sized.
+			d, how, err := choose.OpenOptions(choose.Options{Interface: pair.IfA, Netns: pair.A.Path(), Prefer: choose.AFXDP,
+				Addrs: []netip.Addr{groVethOffload.Addr()}, XDP: afxdp.Config{Attach: afxdp.AttachNative}})
 			if err != nil {
 				return offload.Options{}, nil, nil, fmt.Errorf("opening AF_XDP on %s: %w", pair.IfA, err)
 			}

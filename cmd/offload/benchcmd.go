@@ -220,7 +220,9 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 				"and 4 MiB socket buffers; gVisor's software GRO on; TCP with SACK, cubic, no Nagle, the kernel's tcp_rmem with receive-buffer moderation, " +
 				"and the kernel's tcp_wmem maximum as a fixed send buffer (gVisor does not grow send buffers). fdbased reads a TAP descriptor without a virtio-net header, " +
 				"so over TAP gVisor exchanges MTU-sized frames with the kernel both ways (no TSO).",
-			"AF_XDP runs last on its veth: native XDP turns off TSO on the kernel's side of the veth, so the kernel cuts what it sends into MTU-sized frames in software.",
+			"AF_XDP runs last on its veth. On a veth it attaches in generic mode (afxdp.AttachAuto): native XDP would turn off TSO on the kernel's side of the veth, " +
+				"so the kernel would cut what it sends into MTU-sized frames in software (a kernel sender reached offload at 4.9 Gbit/s native against 6.8 generic). " +
+				"AF_XDP transmit takes no GSO metadata, so offload's own super-segments go out cut to the MTU either way.",
 			"AF_PACKET uses a TPACKET_V2 ring of 2 KiB slots, handed over frame by frame; larger frames (the kernel's TSO super-frames) come whole through the socket (PACKET_COPY_THRESH). " +
 				"The TPACKET_V3 block ring (afpacket.Config.Blocks) would put a 1 ms floor (its block retire timeout) under a quiet connection's round trip.",
 			"Bulk and connection-rate numbers are the median of the repeats setting's runs (all runs are in the JSON); latency percentiles come from one run of rr_round_trips round trips after a tenth as many untimed ones.",

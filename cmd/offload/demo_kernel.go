@@ -174,7 +174,7 @@ func demoKernel(size int64, rounds, msg int, busy time.Duration) ([]kernelRow, e
 	rows = append(rows, row)
 
 	// offload on a TAP device whose kernel side lives in B (before AF_XDP,
-	// whose native mode turns off TSO on the veth peer).
+	// whose native mode, if it is used, turns off TSO on the veth peer).
 	td, err := tap.Open(tap.Config{Name: "offl-demo0", Netns: pair.B.Path(), TSO: true})
 	if err != nil {
 		return rows, fmt.Errorf("opening TAP: %w", err)
@@ -191,8 +191,9 @@ func demoKernel(size int64, rounds, msg int, busy time.Duration) ([]kernelRow, e
 	rows = append(rows, row)
 
 	// offload on A's veth end through AF_XDP (falling back to AF_PACKET, said
-	// in one line, where AF_XDP cannot be used). Last: native XDP turns off
-	// TSO on the kernel's side of the veth.
+	// in one line, where AF_XDP cannot be used). On a veth it attaches in
+	// generic mode; last anyway, since native XDP would turn off TSO on the
+	// kernel's side of the veth.
 	xd, how, err := choose.Open(pair.IfA, pair.A.Path(), choose.AFXDP, vethOffload.Addr())
 	if err != nil {
 		return rows, fmt.Errorf("opening AF_XDP on %s: %w", pair.IfA, err)

@@ -99,6 +99,21 @@ func withInetSocket(f func(fd int) error) error {
 	return f(fd)
 }
 
+// LinkDriver returns the name of interface name's driver (ethtool's
+// GDRVINFO: "veth", "mlx5_core", ...), in the calling thread's namespace.
+func LinkDriver(name string) (string, error) {
+	var drv string
+	err := withInetSocket(func(fd int) error {
+		info, err := unix.IoctlGetEthtoolDrvinfo(fd, name)
+		if err != nil {
+			return fmt.Errorf("driver of %s: %w", name, err)
+		}
+		drv = unix.ByteSliceToString(info.Driver[:])
+		return nil
+	})
+	return drv, err
+}
+
 // SetLinkMTU sets the MTU of interface name in the calling thread's namespace.
 func SetLinkMTU(name string, mtu int) error {
 	ifr, err := unix.NewIfreq(name)

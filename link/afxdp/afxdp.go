@@ -70,7 +70,11 @@ import (
 type AttachMode uint8
 
 const (
-	// AttachAuto tries native mode, then generic mode.
+	// AttachAuto tries native mode, then generic mode; on veth generic mode
+	// first (Mode.Why says so): native XDP on a veth turns off its peer's
+	// TSO, so the kernel's side cuts everything it sends, ours and the
+	// host's own traffic, into MTU-sized frames in software (measured: a
+	// kernel sender reached offload at 4.9 Gbit/s native, 6.8 generic).
 	AttachAuto AttachMode = iota
 	// AttachNative runs the program in the driver (fails if it cannot).
 	AttachNative
@@ -78,6 +82,9 @@ const (
 	// (works on every interface; slower; on veth it keeps the peer's TSO).
 	AttachGeneric
 )
+
+// attachGenericFirst is AttachAuto on a veth (see AttachAuto).
+const attachGenericFirst AttachMode = 255
 
 func (m AttachMode) String() string {
 	switch m {
@@ -166,6 +173,7 @@ type Mode struct {
 	ZeroCopy    bool       // sockets bound with XDP_ZEROCOPY
 	MultiBuffer bool       // program loaded with frags, sockets bound with XDP_USE_SG
 	BusyPoll    bool       // kernel busy polling enabled on the sockets
+	Why         string     // why this attach mode, when not the obvious one
 }
 
 func (m Mode) String() string {
@@ -180,6 +188,9 @@ func (m Mode) String() string {
 	}
 	if m.BusyPoll {
 		s += ", busy polling"
+	}
+	if m.Why != "" {
+		s += "; " + m.Why
 	}
 	return s
 }
@@ -364,6 +375,11 @@ func Open(cfg Config) (*Device, error) {
 		if err := d.loadProgram(cfg, nq); err != nil {
 			return err
 		}
+		if cfg.Attach == AttachAuto {
+			if drv, err := sys.LinkDriver(cfg.Interface); err == nil && drv == "veth" {
+				cfg.Attach = attachGenericFirst
+			}
+		}
 		if err := d.attach(cfg, idx); err != nil {
 			return err
 		}
@@ -495,6 +511,8 @@ func (d *Device) attach(cfg Config, ifindex int) error {
 		try = try[:1]
 	case AttachGeneric:
 		try = try[1:]
+	case attachGenericFirst:
+		try = []AttachMode{AttachGeneric, AttachNative}
 	}
 	var errs []error
 	for _, m := range try {
@@ -506,6 +524,9 @@ func (d *Device) attach(cfg Config, ifindex int) error {
 		if err == nil {
 			d.xdp = l
 			d.mode.Attach = m
+			if cfg.Attach == attachGenericFirst && m == AttachGeneric {
+				d.mode.Why = "generic first on veth: native XDP would turn off the peer's TSO"
+			}
 			return nil
 		}
 		if errors.Is(err, sys.EPERM) || errors.Is(err, sys.EACCES) {

@@ -219,3 +219,21 @@ func TestBadConfigIsRefusedBeforeTouchingTheKernel(t *testing.T) {
 		}
 	}
 }
+
+// Left to choose on a veth, Open attaches in generic mode and says why:
+// native XDP there would turn off the peer's TSO for all its traffic. The
+// peer's TSO stays on, and the kernel's super-frames arrive whole.
+func TestAutoAttachOnVethIsGenericAndKeepsPeerTSO(t *testing.T) {
+	p, d := setup(t, "xauto", afxdp.Config{})
+	m := d.Mode()
+	if m.Attach != afxdp.AttachGeneric || !strings.Contains(m.String(), "native XDP would turn off the peer's TSO") {
+		t.Fatalf("mode %v (%q): want generic, with the reason", m.Attach, m.String())
+	}
+	on, err := p.A.OffloadEnabled(p.IfA, netns.TSO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !on {
+		t.Fatal("the peer's TSO is off with the program attached")
+	}
+}
