@@ -104,8 +104,8 @@ func (c lossCell) String() string {
 	}
 	s := fmt.Sprintf("%-40s %3d MiB in %7v = %.3f Gbit/s;", c.name, c.res.size>>20, d.Round(time.Millisecond), gb)
 	if i := c.stats.ours; i != nil {
-		s += fmt.Sprintf(" offload: retransmits %d, timeouts %d, RACK losses %d, TLP probes %d, recoveries %d (fast rexmits %d, SACK rexmits %d, D-SACKs in %d out %d);",
-			i.Retransmits, i.Timeouts, i.RACKLosses, i.TLPProbes, i.Recoveries, i.FastRetransmits, i.SACKRetransmits, i.DSACKsReceived, i.DSACKsSent)
+		s += fmt.Sprintf(" offload: retransmits %d, timeouts %d, RACK losses %d, TLP probes %d, recoveries %d (fast rexmits %d, SACK rexmits %d, D-SACKs in %d out %d, undone %d);",
+			i.Retransmits, i.Timeouts, i.RACKLosses, i.TLPProbes, i.Recoveries, i.FastRetransmits, i.SACKRetransmits, i.DSACKsReceived, i.DSACKsSent, i.UndoneRecoveries)
 	}
 	if k := c.stats.kernel; k != nil {
 		s += fmt.Sprintf(" kernel: retransmits %d;", k.TotalRetrans)

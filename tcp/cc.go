@@ -39,6 +39,13 @@ type CongestionControl interface {
 // NewReno is RFC 5681 slow start and congestion avoidance with the RFC 6582
 // ssthresh rule. (The window inflation of fast recovery for peers without
 // SACK is the Conn's, since it depends on duplicate ACKs, not the algorithm.)
+// undoer is a controller whose congestion response can be taken back when
+// the loss that caused it proves spurious (see Conn.tryUndo): undoTo restores
+// the window and threshold from before it.
+type undoer interface {
+	undoTo(cwnd, ssthresh int)
+}
+
 type NewReno struct {
 	mss      int
 	cwnd     int
@@ -87,6 +94,11 @@ func (r *NewReno) OnCongestion(_ clock.Instant, flight int) {
 func (r *NewReno) OnExitRecovery(_ clock.Instant, flight int) {
 	// RFC 6582 §3.2 step 3, first option: avoids a burst when little is in flight.
 	r.cwnd = min(r.ssthresh, max(flight, r.mss)+r.mss)
+}
+
+func (r *NewReno) undoTo(cwnd, ssthresh int) {
+	r.cwnd, r.ssthresh = max(r.cwnd, cwnd), max(r.ssthresh, ssthresh)
+	r.acked = 0
 }
 
 func (r *NewReno) OnRTO(_ clock.Instant, flight int) {

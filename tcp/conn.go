@@ -111,8 +111,16 @@ type Conn struct {
 	rttSeq            wire.Seq
 	rttStart          clock.Instant
 	retxEnd           wire.Seq // SND.MAX at the latest retransmission
-	retxTS            uint32   // our TSval at the first retransmission of the episode
-	retxTSValid       bool
+	// Undo of a spurious fast recovery (tryUndo): the window and threshold
+	// before it, where it began, and its retransmissions no D-SACK has yet
+	// shown to be duplicates.
+	undoValid            bool
+	undoMarker           wire.Seq
+	undoRetrans          int // retransmissions not yet shown to be duplicates
+	undoSent             int // retransmissions of the episode
+	undoCwnd, undoThresh int
+	retxTS               uint32 // our TSval at the first retransmission of the episode
+	retxTSValid          bool
 
 	// Timers: clock.Never when not armed.
 	rtoAt, delackAt, persistAt, keepAt, closeAt clock.Instant
@@ -140,6 +148,7 @@ type stats struct {
 	bytesAcked, bytesReceived, dupAcks, challengeACKs         uint64
 	challengeACKsSuppressed, pawsDrops, oooDrops, probesSent  uint64
 	keepalivesSent, sackRetransmits                           uint64
+	undos                                                     uint64
 	dsacksReceived, dsacksSent, sackBlocksIgnored, rackLosses uint64
 	tlpProbes, tlpLossRepairs, recoveries, scoreboardMerges   uint64
 	oowACKsSuppressed                                         uint64
@@ -643,6 +652,7 @@ type Info struct {
 	Timeouts                uint64 // retransmission timer expiries
 	FastRetransmits         uint64
 	SACKRetransmits         uint64 // holes resent during recovery from the peer's SACK blocks
+	UndoneRecoveries        uint64 // fast recoveries taken back: every retransmission came back as a D-SACK (RFC 3708)
 	BytesAcked              uint64 // our data acknowledged by the peer
 	BytesReceived           uint64 // in-order data delivered to the receive buffer
 	DupAcks                 uint64
@@ -682,8 +692,8 @@ func (c *Conn) Info() Info {
 
 		SegmentsIn: c.st.segsIn, SegmentsOut: c.st.segsOut,
 		Retransmits: c.st.retransmits, Timeouts: c.st.timeouts, FastRetransmits: c.st.fastRetransmits,
-		SACKRetransmits: c.st.sackRetransmits,
-		BytesAcked:      c.st.bytesAcked, BytesReceived: c.st.bytesReceived, DupAcks: c.st.dupAcks,
+		SACKRetransmits: c.st.sackRetransmits, UndoneRecoveries: c.st.undos,
+		BytesAcked: c.st.bytesAcked, BytesReceived: c.st.bytesReceived, DupAcks: c.st.dupAcks,
 		ChallengeACKs: c.st.challengeACKs, ChallengeACKsSuppressed: c.st.challengeACKsSuppressed,
 		PAWSDrops: c.st.pawsDrops, OutOfOrderDrops: c.st.oooDrops,
 		ZeroWindowProbes: c.st.probesSent, KeepAlivesSent: c.st.keepalivesSent,

@@ -127,6 +127,18 @@ func (c *CUBIC) OnCongestion(_ clock.Instant, flight int) {
 	c.cwnd = c.ssthresh
 }
 
+// undoTo takes a reduction back: the window and threshold from before it,
+// W_max as if it had not happened, and a new epoch from there.
+func (c *CUBIC) undoTo(cwnd, ssthresh int) {
+	c.cwnd = max(c.cwnd, float64(cwnd)/float64(c.mss))
+	c.ssthresh = max(c.ssthresh, float64(ssthresh)/float64(c.mss))
+	if ssthresh >= 1<<30 {
+		c.ssthresh = math.MaxInt32
+	}
+	c.wMax = max(c.wMax, c.cwnd)
+	c.inEpoch = false
+}
+
 func (c *CUBIC) OnExitRecovery(_ clock.Instant, flight int) {
 	// As RFC 6582 §3.2 step 3: do not burst when little is in flight.
 	c.cwnd = min(c.ssthresh, float64(max(flight, c.mss)+c.mss)/float64(c.mss))

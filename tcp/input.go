@@ -411,6 +411,7 @@ func (c *Conn) onNewAck(now clock.Instant, seg *Segment, ack wire.Seq) {
 			c.inRecovery = false
 			c.inflate = 0
 			c.cc.OnExitRecovery(now, int(c.sndMax-c.sndUna))
+			c.tryUndo() // the D-SACKs may all have come during the recovery
 		} else if !c.sackRecovery {
 			// RFC 6582 §3.2 step 5: a partial ACK; the next hole is lost too.
 			// Deflate by the amount acknowledged, add back one SMSS if at

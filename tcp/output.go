@@ -119,6 +119,7 @@ func (c *Conn) onRTO(now clock.Instant) {
 		return
 	}
 	c.cc.OnRTO(now, int(c.sndMax-c.sndUna))
+	c.undoValid = false // a timeout's go-back-N resend is not undone
 	// RFC 6582 §4: after a timeout, duplicate ACKs of data sent before it must
 	// not start fast retransmit.
 	c.inRecovery = false
@@ -145,6 +146,10 @@ func (c *Conn) onRTO(now clock.Instant) {
 // than the first retransmission of this episode are not trusted either.
 func (c *Conn) noteRetransmit(now clock.Instant) {
 	c.rttTiming = false
+	if c.undoValid {
+		c.undoRetrans++
+		c.undoSent++
+	}
 	if !c.retxTSValid {
 		c.retxTSValid = true
 		c.retxTS = c.tsNow(now)

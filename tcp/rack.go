@@ -82,6 +82,26 @@ func (c *Conn) onDSACK(s, e wire.Seq) {
 		r.reoPers = 16
 	}
 	r.reoSeen = true
+	if c.undoValid && s.GreaterEq(c.undoMarker) {
+		c.undoRetrans -= (int(e-s) + c.sndMSS - 1) / c.sndMSS
+		c.tryUndo()
+	}
+}
+
+// tryUndo takes back the congestion response of the last fast recovery once
+// it is over and a D-SACK has come back for every segment it retransmitted:
+// the receiver had them all, so nothing was lost and the reduction was
+// spurious (RFC 3708 §3; RFC 2883 §4.2). The window and threshold from before
+// the recovery return. Reordering beyond the duplicate-ACK threshold is what
+// causes this, and RACK's widened reordering window (onDSACK) makes it rarer.
+// A timeout or the next recovery forgets the episode.
+func (c *Conn) tryUndo() {
+	if !c.undoValid || c.inRecovery || c.undoSent == 0 || c.undoRetrans > 0 {
+		return
+	}
+	c.undoValid = false
+	c.cc.(undoer).undoTo(c.undoCwnd, c.undoThresh)
+	c.st.undos++
 }
 
 // rackReoWnd is RFC 8985 §6.2 step 4's reordering window.
@@ -157,6 +177,12 @@ func (c *Conn) enterRecovery(now clock.Instant, scoreboard bool) {
 	c.sackRecovery = scoreboard
 	c.recover = c.sndMax
 	c.highRxt = c.sndUna
+	// Remember the window this response takes away, in case the loss was
+	// not one (tryUndo): only D-SACKs can tell, so only with SACK.
+	_, canUndo := c.cc.(undoer)
+	c.undoValid = canUndo && c.sackOK
+	c.undoMarker, c.undoRetrans, c.undoSent = c.sndUna, 0, 0
+	c.undoCwnd, c.undoThresh = c.cc.Cwnd(), c.cc.Ssthresh()
 	c.cc.OnCongestion(now, int(c.sndMax-c.sndUna))
 	c.st.fastRetransmits++
 	c.st.recoveries++
