@@ -328,14 +328,12 @@ func (q *queue) service(c *Conn, now clock.Instant) {
 	}
 }
 
-// reap removes a finished connection from the table. Called without c.mu, by
-// the connection's home owner only (the timer is in its wheel).
+// reap removes a finished connection from the table. Called without c.mu by
+// an owner that ran c; only the home owner reaps (the timer is in its wheel).
 func (q *queue) reap(c *Conn) {
-	if c.q != q {
-		return
-	}
 	c.mu.Lock()
-	done := c.tc.Done()
+	// c.q under the lock: a connection may move home (service) meanwhile.
+	done := c.q == q && c.tc.Done()
 	c.mu.Unlock()
 	if done {
 		q.wheel.cancel(&c.timer)

@@ -586,6 +586,11 @@ func idleConnMemory(server bparty, client *netns.Host, n int, clientKernel float
 		return res, err
 	}
 	closeAll()
+	if res.PerConn <= 0 {
+		// The process's memory moved more than the connections cost (a
+		// collection returned earlier garbage): no honest number.
+		return res, fmt.Errorf("idle connections: memory did not grow measurably (%.0f B per connection over %d connections): too few connections to rise above the process's own churn", res.PerConn, n)
+	}
 	return res, nil
 }
 
