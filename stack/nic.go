@@ -84,6 +84,10 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 	if mss := caps.MTU - ipv4TCPHeaderSize; n.tcpCfg.MSS == 0 || n.tcpCfg.MSS > mss {
 		n.tcpCfg.MSS = mss
 	}
+	// A device segments for us only if it also finishes checksums: TCP
+	// leaves a super-segment's checksum partial for whoever cuts it (as
+	// Linux's TSO requires checksum offload). Otherwise the queue cuts it.
+	tso := caps.TSO && caps.TxChecksumOffload
 	switch {
 	case s.opts.NoGSO || nc.NoGSO:
 		n.tcpCfg.GSOMaxSize = 0 // TCP emits MSS-sized segments, even to a TSO device
@@ -93,14 +97,14 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 		// 64 KiB instead of per MSS. The device cuts them at the MSS itself
 		// (TSO), or the queue does just before the device (swGSO).
 		limit := maxIPv4Packet
-		if caps.TSO && caps.MaxGSOSize > 0 {
+		if tso && caps.MaxGSOSize > 0 {
 			limit = min(caps.MaxGSOSize, maxIPv4Packet)
 		}
 		n.tcpCfg.GSOMaxSize = limit - wire.IPv4HeaderSize - wire.TCPHeaderSize - wire.TCPMaxOptionsLen
 	}
 	if n.tcpCfg.GSOMaxSize > n.tcpCfg.MSS {
 		count := s.opts.GSOBuffers
-		if !caps.TSO {
+		if !tso {
 			// A super-segment lives only from TCP's output to the queue's
 			// segmentation in the same call (or while its neighbour is
 			// resolved), and its frames come from pool: a few suffice.
