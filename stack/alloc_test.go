@@ -1,11 +1,6 @@
 package stack_test
 
-import (
-	"errors"
-	"testing"
-
-	"offload/stack"
-)
+import "testing"
 
 // Steady-state bulk transfer allocates nothing anywhere in the path: the
 // application's Write and Read, TCP, the interface, the owner's batches and
@@ -18,24 +13,7 @@ func TestSteadyStateSendAndReceiveAllocateNothing(t *testing.T) {
 	ca, cb := s.connect(80)
 	out := make([]byte, 64<<10)
 	in := make([]byte, 64<<10)
-	move := func() {
-		sent, got := 0, 0
-		for got < len(out) {
-			if sent < len(out) {
-				n, err := ca.Write(out[sent:])
-				if err != nil && !errors.Is(err, stack.ErrWouldBlock) {
-					t.Fatal(err)
-				}
-				sent += n
-			}
-			n, err := cb.Read(in)
-			if err != nil && !errors.Is(err, stack.ErrWouldBlock) {
-				t.Fatal(err)
-			}
-			got += n
-			s.step()
-		}
-	}
+	move := func() { s.move(t, ca, cb, out, in) }
 	for range 20 { // warm up: windows open, rings and maps reach their size
 		move()
 	}
@@ -59,15 +37,6 @@ func BenchmarkBulkTransfer(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		sent, got := 0, 0
-		for got < len(out) {
-			if sent < len(out) {
-				n, _ := ca.Write(out[sent:])
-				sent += n
-			}
-			n, _ := cb.Read(in)
-			got += n
-			s.step()
-		}
+		s.move(b, ca, cb, out, in)
 	}
 }

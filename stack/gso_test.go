@@ -374,16 +374,7 @@ func BenchmarkBulkTransferSegmentation(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				sent, got := 0, 0
-				for got < len(out) {
-					if sent < len(out) {
-						n, _ := ca.Write(out[sent:])
-						sent += n
-					}
-					n, _ := cb.Read(in)
-					got += n
-					s.step()
-				}
+				s.move(b, ca, cb, out, in)
 			}
 			b.ReportMetric(float64(ca.Info().SegmentsOut-before)/(float64(b.N)/16), "tcp-out/MiB")
 		})
@@ -401,18 +392,7 @@ func TestSteadyStateSoftwareSegmentationAllocatesNothing(t *testing.T) {
 	ca, cb := s.connect(80)
 	out := make([]byte, 64<<10)
 	in := make([]byte, 64<<10)
-	move := func() {
-		sent, got := 0, 0
-		for got < len(out) {
-			if sent < len(out) {
-				n, _ := ca.Write(out[sent:])
-				sent += n
-			}
-			n, _ := cb.Read(in)
-			got += n
-			s.step()
-		}
-	}
+	move := func() { s.move(t, ca, cb, out, in) }
 	for range 20 {
 		move()
 	}

@@ -139,6 +139,28 @@ func (s *sim) connect(port uint16) (ca, cb *stack.Conn) {
 	}
 }
 
+// move sends len(out) bytes from src and reads them at dst (into in), one
+// round of both stacks at a time; any error but ErrWouldBlock fails t. The
+// steady-state allocation tests and bulk benchmarks measure exactly this.
+func (s *sim) move(t testing.TB, src, dst *stack.Conn, out, in []byte) {
+	sent, got := 0, 0
+	for got < len(out) {
+		if sent < len(out) {
+			n, err := src.Write(out[sent:])
+			if err != nil && !errors.Is(err, stack.ErrWouldBlock) {
+				t.Fatal(err)
+			}
+			sent += n
+		}
+		n, err := dst.Read(in)
+		if err != nil && !errors.Is(err, stack.ErrWouldBlock) {
+			t.Fatal(err)
+		}
+		got += n
+		s.step()
+	}
+}
+
 // stream is one direction of a transfer: a seeded byte generator on the
 // sending side and a hash of what arrived on the receiving side.
 type stream struct {
