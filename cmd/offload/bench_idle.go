@@ -301,18 +301,6 @@ func (p *childProc) stop() error {
 	return err
 }
 
-// selfCommand prepares this program (or the test binary) as the child name.
-func selfCommand(name string, args ...string) (*exec.Cmd, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), childEnv+"="+name)
-	cmd.Stderr = os.Stderr
-	return cmd, nil
-}
-
 // idleConnMemory measures what an idle connection costs server: n kernel
 // connections come to it from child processes in client's namespace, move a
 // byte each way and then sit idle while memory is compared with before.
@@ -428,7 +416,7 @@ func idleConnMemory(server bparty, client *netns.Host, n int, clientKernel float
 			if err != nil {
 				return res, err
 			}
-			cmd, err := selfCommand("idle-server", strconv.Itoa(share))
+			cmd, err := childCommand(nil, "idle-server", strconv.Itoa(share))
 			if err != nil {
 				f.Close()
 				return res, err

@@ -40,7 +40,7 @@ func runChildIfAsked() {
 }
 
 // childCommand prepares the child called name, with args, to run inside h's
-// network namespace.
+// network namespace, or in this process's if h is nil.
 func childCommand(h *netns.Host, name string, args ...string) (*exec.Cmd, error) {
 	if children[name] == nil {
 		return nil, fmt.Errorf("no child program %q", name)
@@ -49,7 +49,12 @@ func childCommand(h *netns.Host, name string, args ...string) (*exec.Cmd, error)
 	if err != nil {
 		return nil, fmt.Errorf("finding this program to start %s: %w", name, err)
 	}
-	cmd := h.Command(exe, args...)
+	var cmd *exec.Cmd
+	if h != nil {
+		cmd = h.Command(exe, args...)
+	} else {
+		cmd = exec.Command(exe, args...)
+	}
 	cmd.Env = append(os.Environ(), childEnv+"="+name)
 	cmd.Stderr = os.Stderr
 	return cmd, nil
