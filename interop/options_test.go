@@ -23,16 +23,7 @@ func (r *rig) connPair(t *testing.T, role string, port uint16) (*net.TCPConn, *n
 	switch role {
 	case kernelClient:
 		ln := r.ourListen(t, port)
-		acc := make(chan net.Conn, 1)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				close(acc)
-				return
-			}
-			r.track(c)
-			acc <- c
-		}()
+		acc := r.acceptOne(ln)
 		kc, err := r.kernelDial(ctx, port)
 		if err != nil {
 			t.Fatal(err)
@@ -48,16 +39,7 @@ func (r *rig) connPair(t *testing.T, role string, port uint16) (*net.TCPConn, *n
 		}
 	case ourClient:
 		ln := r.kernelListen(t, port)
-		acc := make(chan net.Conn, 1)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				close(acc)
-				return
-			}
-			r.track(c)
-			acc <- c
-		}()
+		acc := r.acceptOne(ln)
 		oc, err := r.ourDial(ctx, port)
 		if err != nil {
 			t.Fatal(err)

@@ -282,6 +282,22 @@ func (r *rig) setKernelLinkDown(t testing.TB) {
 	}
 }
 
+// acceptOne accepts one connection on ln in the background, tracked for
+// cleanup; the channel is closed if Accept fails.
+func (r *rig) acceptOne(ln net.Listener) <-chan net.Conn {
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(acc)
+			return
+		}
+		r.track(c)
+		acc <- c
+	}()
+	return acc
+}
+
 // ourListen opens a listener on our stack.
 func (r *rig) ourListen(t testing.TB, port uint16) net.Listener {
 	t.Helper()

@@ -108,14 +108,7 @@ func TestOurReceiverPauseClosesWindowAndWeReopenIt_RFC9293_3_8_6_2_2(t *testing.
 			ctx := deadline(t, 30*time.Second)
 			data := pattern(windowTestLen, 10)
 			ln := r.ourListen(t, 7501)
-			acc := make(chan net.Conn, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err == nil {
-					r.track(c)
-				}
-				acc <- c
-			}()
+			acc := r.acceptOne(ln)
 			kc, err := r.kernelDial(ctx, 7501)
 			if err != nil {
 				t.Fatal(err)

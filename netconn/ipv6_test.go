@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"offload/bench"
 	"offload/link/pipe"
 	"offload/netconn"
 	"offload/stack"
@@ -39,15 +40,7 @@ func TestDualStackListenerAcceptsIPv4AndIPv6_RFC8200(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	go bench.Echo(ln)
 	payload := bytes.Repeat([]byte("offload over both families "), 40000) // ~1 MiB
 	for _, addr := range []string{"198.18.0.2:80", "[2001:db8::2]:80"} {
 		d := netconn.Dialer{Stack: client}

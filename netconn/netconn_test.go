@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/net/nettest"
 
+	"offload/bench"
 	"offload/link/pipe"
 	"offload/netconn"
 	"offload/stack"
@@ -198,15 +199,7 @@ func TestConcurrentDialsGetDistinctPorts_RFC6056(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	go bench.Echo(ln)
 	const n = 50
 	ports := make(chan int, n)
 	errs := make(chan error, n)
