@@ -289,3 +289,64 @@ func TestScoreboardAndRACKPathsDoNotAllocate(t *testing.T) {
 		t.Fatalf("paths not exercised: %+v", i)
 	}
 }
+
+// A run of lost segments is resent as one super-segment when the device cuts
+// segments for us (GSOMaxSize), as new data is: a lost TSO burst costs one
+// frame to repair, not one per MSS. RFC 6675 NextSeg() still picks what goes,
+// and cwnd - pipe still bounds how much.
+func TestLostRunIsResentAsOneSuperSegmentWithGSO_RFC6675_5(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		window   int // the congestion window
+		wantLens []int
+	}{
+		{"room for the whole run", 1 << 20, []int{6 * 1460}},
+		// After the SACK, pipe is 10 - 4 SACKed - 6 lost = 0: a 3-MSS window
+		// lets half the run go.
+		{"run bounded by cwnd minus pipe", 3 * 1460, []int{3 * 1460}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := rigConfig()
+			cfg.SACK = true
+			cfg.GSOMaxSize = 64 << 10
+			fw := &fixedWindow{w: 1 << 20} // all 10 segments go out first
+			cfg.Congestion = func(int) CongestionControl { return fw }
+			syn := seg{TCPFields: wire.TCPFields{Seq: peerISS, Flags: wire.FlagSYN, Window: 65535}}
+			syn.Options = wire.TCPOptions{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}
+			c, err := Accept(&cfg, t0, syn.segment(), rigISS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &rig{t: t, now: t0, c: c}
+			r.poll()
+			r.now = r.now.Add(10 * time.Millisecond)
+			r.send(ack(peerISS+1, rigISS+1, 65535))
+			r.c.SetNoDelay(true)
+			r.c.Write(make([]byte, 10*1460))
+			seq := func(i int) wire.Seq { return rigISS + 1 + wire.Seq(i*1460) }
+			if out := r.poll(); len(out) != 1 || len(out[0].Payload) != 10*1460 {
+				t.Fatalf("want the 10 segments in one super-segment, got %d segments", len(out))
+			}
+			fw.w = tc.window
+			// Segments 0-5 are lost, 6-9 SACKed: DupThresh SACKed above the
+			// hole, so RACK deems the run lost at once.
+			r.now = r.now.Add(10 * time.Millisecond)
+			out := r.send(sackAck(seq(0), blocks(seq, 6, 10)...))
+			var lens []int
+			for _, s := range out {
+				if len(s.Payload) > 0 {
+					if s.Seq != seq(0) && len(lens) == 0 {
+						t.Fatalf("first resend at %v, want segment 0", s.Seq)
+					}
+					lens = append(lens, len(s.Payload))
+				}
+			}
+			if len(lens) != len(tc.wantLens) || lens[0] != tc.wantLens[0] {
+				t.Fatalf("resent payloads %v, want %v", lens, tc.wantLens)
+			}
+			if i := r.c.Info(); i.Retransmits != uint64(tc.wantLens[0]/1460) {
+				t.Fatalf("retransmits counted %d, want one per MSS resent (%d)", i.Retransmits, tc.wantLens[0]/1460)
+			}
+		})
+	}
+}

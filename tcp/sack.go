@@ -338,14 +338,22 @@ func (c *Conn) retransmitLost(now clock.Instant, out Output) bool {
 		if c.cwnd()-c.txq.pipe() < min(s.len(), c.sndMSS) && !c.lostRetxForce {
 			return true
 		}
+		budget := max(c.cwnd()-c.txq.pipe(), min(s.len(), c.sndMSS))
 		c.lostRetxForce = false
-		seq, end := s.start, s.end
+		seq, end := s.start, c.lostRunEnd(s, min(budget, c.maxSegment()))
 		for p := seq; p.LessThan(end); {
-			n := min(int(end-p), c.sndMSS)
+			// One emit per super-segment, as for new data: a run of lost
+			// entries leaves as one TSO/GSO frame rather than one frame per
+			// MSS, so repairing a lost burst costs one frame, not dozens.
+			n := min(int(end-p), c.maxSegment())
+			if n > c.sndMSS {
+				n -= n % c.sndMSS
+			}
 			a, b := c.sndBuf.peek(int(p-c.sndBufSeq), n)
 			c.noteRetransmit(now)
-			c.st.retransmits++
-			c.st.sackRetransmits++
+			segs := (n + c.sndMSS - 1) / c.sndMSS
+			c.st.retransmits += uint64(segs)
+			c.st.sackRetransmits += uint64(segs)
 			c.emit(now, out, p, wire.FlagACK, a, b)
 			p += wire.Seq(n)
 		}
@@ -354,6 +362,22 @@ func (c *Conn) retransmitLost(now clock.Instant, out Output) bool {
 		c.lastSendAt = now
 		c.armRTO(now)
 	}
+}
+
+// lostRunEnd is where the run of lost, contiguous entries that starts at s
+// ends, taking at least s and at most limit bytes in all (a partial entry is
+// never taken, and s is taken whole).
+func (c *Conn) lostRunEnd(s *txSeg, limit int) wire.Seq {
+	q := &c.txq
+	end := s.end
+	for i := q.search(s.end); i < q.n; i++ {
+		t := q.at(i)
+		if t.start != end || t.flags&segLost == 0 || int(t.end-s.start) > limit {
+			break
+		}
+		end = t.end
+	}
+	return end
 }
 
 // scoreboardActive reports whether sending is governed by pipe (RFC 6675)
