@@ -24,7 +24,10 @@ import (
 	"offload/tcp"
 )
 
-// Options configures a Stack. Link and Addr are required; the rest have defaults.
+// Options configures a Stack. Link and Addr are required; the rest have
+// defaults. It holds the settings most programs touch; stack.Options has
+// every tunable (build a stack.Stack with stack.New and use netconn for the
+// rest).
 type Options struct {
 	// Link is the device the stack sends and receives on (link/pipe, link/tap,
 	// link/afpacket, ...). The stack owns it from now on and closes it.
@@ -39,6 +42,13 @@ type Options struct {
 	Gateway netip.Addr
 	// Gateway6, if set, is the next hop for IPv6 destinations outside the subnets.
 	Gateway6 netip.Addr
+	// VLAN, if nonzero, is the 802.1Q VLAN ID (1..4094) the stack's link is
+	// on: only frames with that tag are taken, and every frame sent has it.
+	VLAN uint16
+	// TTL is the IPv4 TTL and IPv6 hop limit of packets sent (default 64).
+	TTL uint8
+	// NeighborCacheSize bounds the ARP/NDP neighbour cache (default 512).
+	NeighborCacheSize int
 
 	// TCP holds per-connection TCP settings; nil means tcp.DefaultConfig().
 	TCP *tcp.Config
@@ -75,7 +85,13 @@ func New(opts Options) (*Stack, error) {
 		return nil, errors.New("offload: Options.Addr is not set: give the stack an address with its subnet, e.g. 198.18.0.2/24")
 	}
 	st, err := stack.New(stack.Options{
-		NICs:          []stack.NIC{{Device: opts.Link, Addrs: append([]netip.Prefix{opts.Addr}, opts.Addrs...), Gateway: opts.Gateway, Gateway6: opts.Gateway6}},
+		NICs: []stack.NIC{{
+			Device:   opts.Link,
+			Addrs:    append([]netip.Prefix{opts.Addr}, opts.Addrs...),
+			Gateway:  opts.Gateway,
+			Gateway6: opts.Gateway6,
+			VLAN:     opts.VLAN,
+		}},
 		TCP:           opts.TCP,
 		ListenBacklog: opts.ListenBacklog,
 		MaxConns:      opts.MaxConns,
@@ -83,6 +99,8 @@ func New(opts Options) (*Stack, error) {
 		NoGRO:         opts.NoGRO,
 		NoGSO:         opts.NoGSO,
 		Clock:         opts.Clock,
+		TTL:           opts.TTL,
+		ARPCacheSize:  opts.NeighborCacheSize,
 	})
 	if err != nil {
 		return nil, err

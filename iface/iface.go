@@ -5,8 +5,12 @@
 // ICMP and ICMPv6 echo and rate-limited errors (RFC 792, RFC 4443, RFC 1122
 // §3.2.2), bounded fragment reassembly for both families (RFC 791, RFC 815,
 // RFC 8200 §4.5, RFC 5722), ICMP errors about our own packets decoded for the
-// transports (RFC 5927, RFC 1191, RFC 8201), and the hash tables transports are
-// found in (Table).
+// transports (RFC 5927, RFC 1191, RFC 8201).
+//
+// Input hands each packet for a transport up as an Inbound (protocol,
+// addresses, payload); finding the socket it belongs to is the caller's job:
+// the stack looks connections up in its own hash table keyed by the 4-tuple,
+// then listeners by local address and port.
 //
 // An Interface never reads the clock and never touches a device: the stack hands
 // it frames and the current time, and it hands back what transports should see,

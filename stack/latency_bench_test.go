@@ -36,6 +36,10 @@ func benchRoundTrips(b *testing.B, c net.Conn) {
 	if _, err := bench.RequestResponse(c, 64, 0, 200); err != nil {
 		b.Fatal(err)
 	}
+	// allocs/op counts the round trip's work on every goroutine (the
+	// application's calls and both stacks' owners); bench's buffers and
+	// sample slice are made once per run, sized up front.
+	b.ReportAllocs()
 	b.ResetTimer()
 	r, err := bench.RequestResponse(c, 64, 0, b.N)
 	b.StopTimer()

@@ -54,16 +54,29 @@ func newNIC(s *Stack, index int, nc NIC) (*nic, error) {
 		}
 	}
 	ifc, err := iface.New(iface.Config{
-		L2:                 caps.L2,
-		HardwareAddr:       wire.MAC(caps.HardwareAddr),
-		MTU:                caps.MTU,
-		Addrs:              nc.Addrs,
-		Gateway:            nc.Gateway,
-		Gateway6:           nc.Gateway6,
-		NeighborCacheSize:  s.opts.ARPCacheSize,
-		PendingPerNeighbor: s.opts.ARPQueuePerNeighbor,
-		RxChecksumTrusted:  caps.RxChecksumTrusted,
-		DeviceHeadroom:     caps.Headroom,
+		L2:                  caps.L2,
+		HardwareAddr:        wire.MAC(caps.HardwareAddr),
+		MTU:                 caps.MTU,
+		Addrs:               nc.Addrs,
+		Gateway:             nc.Gateway,
+		Gateway6:            nc.Gateway6,
+		VLAN:                nc.VLAN,
+		NeighborCacheSize:   s.opts.ARPCacheSize,
+		PendingPerNeighbor:  s.opts.ARPQueuePerNeighbor,
+		PendingTotal:        s.opts.ARPQueueTotal,
+		ARPRetries:          s.opts.ARPRetries,
+		ARPRetryInterval:    s.opts.ARPRetryInterval,
+		NeighborTTL:         s.opts.NeighborTTL,
+		TTL:                 s.opts.TTL,
+		ReassemblyDatagrams: s.opts.ReassemblyDatagrams,
+		ReassemblyFragments: s.opts.ReassemblyFragments,
+		ReassemblyBytes:     s.opts.ReassemblyBytes,
+		ReassemblyTimeout:   s.opts.ReassemblyTimeout,
+		ReassemblyTimeout6:  s.opts.ReassemblyTimeout6,
+		ICMPErrorRate:       s.opts.ICMPErrorRate,
+		ControlBuffers:      s.opts.ControlBuffers,
+		RxChecksumTrusted:   caps.RxChecksumTrusted,
+		DeviceHeadroom:      caps.Headroom,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stack: NIC %d (%s): %w", index, caps.Name, err)
@@ -152,12 +165,29 @@ func (n *nic) queueFor(local, remote netip.AddrPort) *queue {
 	return n.queues[int(local.Port()^remote.Port())%len(n.queues)]
 }
 
-// route returns the source address and whether dst is reachable through n.
-func (n *nic) route(dst netip.Addr) (netip.Addr, bool) {
+// route returns the source address for dst through n, whether n reaches it
+// at all, and how specific the route is, for choosing between NICs: 0 for
+// the default gateway, 1 + the prefix length for a connected prefix holding
+// dst, 1 for other destinations reached directly (broadcast, multicast,
+// IPv6 link-local, an on-link gateway outside every prefix).
+func (n *nic) route(dst netip.Addr) (src netip.Addr, rank int, ok bool) {
 	n.ifcMu.Lock()
-	defer n.ifcMu.Unlock()
-	src, _, ok := n.ifc.Route(dst)
-	return src, ok
+	src, nextHop, ok := n.ifc.Route(dst)
+	n.ifcMu.Unlock()
+	if !ok {
+		return netip.Addr{}, 0, false
+	}
+	dst = dst.Unmap().WithZone("")
+	if nextHop != dst {
+		return src, 0, true
+	}
+	rank = 1
+	for _, p := range n.addrs {
+		if p.Contains(dst) && p.Bits()+1 > rank {
+			rank = p.Bits() + 1
+		}
+	}
+	return src, rank, true
 }
 
 // hasAddr reports whether a is one of n's addresses.

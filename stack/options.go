@@ -33,6 +33,11 @@ type NIC struct {
 	// MSS-sized segments, one output run each, and hands none of 64 KiB to
 	// the device's TSO or to software segmentation. See Options.NoGSO.
 	NoGSO bool
+	// VLAN, when nonzero, is the 802.1Q VLAN ID (1..4094) this NIC lives on:
+	// it accepts only frames tagged with it (others are dropped and counted
+	// in iface.Stats.RxVLAN) and tags every frame it sends. Zero: untagged
+	// frames only.
+	VLAN uint16
 }
 
 // Options configures a Stack. Zero values take the defaults noted.
@@ -99,9 +104,44 @@ type Options struct {
 	// Zero: a random key from crypto/rand.
 	Secret [16]byte
 
-	// ARPCacheSize and ARPQueuePerNeighbor bound the neighbour cache and the
-	// packets held while a neighbour is resolved (defaults 512 and 16).
-	ARPCacheSize, ARPQueuePerNeighbor int
+	// The network layer of each NIC (package iface). Zero values take the
+	// defaults given, which are iface's Default* constants; values out of
+	// range make New fail with an error naming the field.
+
+	// ARPCacheSize bounds the neighbour cache, ARP and NDP together, per NIC
+	// (default 512; the least recently used entry is evicted).
+	ARPCacheSize int
+	// ARPQueuePerNeighbor bounds the packets held for one neighbour while it
+	// is resolved (default 16; the oldest is dropped), ARPQueueTotal those
+	// held for all neighbours of a NIC (default 256).
+	ARPQueuePerNeighbor, ARPQueueTotal int
+	// ARPRetries is the number of ARP requests (or NDP solicitations) sent
+	// before a resolution is given up and its queued packets dropped
+	// (default 3), ARPRetryInterval the time between them (default 1 s, the
+	// most RFC 1122 §2.3.2.1 allows).
+	ARPRetries       int
+	ARPRetryInterval time.Duration
+	// NeighborTTL is how long a reply keeps a neighbour entry fresh
+	// (default 30 s, as NDP's REACHABLE_TIME).
+	NeighborTTL time.Duration
+	// TTL is the IPv4 TTL and IPv6 hop limit of packets sent (default 64).
+	TTL uint8
+	// Fragment reassembly, IPv4 and IPv6, per NIC: at most
+	// ReassemblyDatagrams datagrams at once (default 64, each in a 64 KiB
+	// buffer taken on first use), ReassemblyFragments fragments per datagram
+	// (default 64), ReassemblyBytes of fragment data in all (default 4 MiB);
+	// an incomplete datagram is dropped ReassemblyTimeout (IPv4, default
+	// 30 s) or ReassemblyTimeout6 (IPv6, default 60 s) after its first
+	// fragment.
+	ReassemblyDatagrams, ReassemblyFragments, ReassemblyBytes int
+	ReassemblyTimeout, ReassemblyTimeout6                     time.Duration
+	// ICMPErrorRate bounds the ICMP errors (port unreachable, ...) each NIC
+	// sends per second, with a burst of a tenth of it (default 100).
+	ICMPErrorRate int
+	// ControlBuffers is the size of each NIC's pool of frames for ARP, ICMP
+	// echo replies and ICMP errors (default 32); when it is empty those are
+	// not sent (iface.Stats.TxNoBuffer).
+	ControlBuffers int
 }
 
 const (

@@ -321,14 +321,35 @@ func TestBulkBothWaysSHA256EqualUnderLossReorderDuplication(t *testing.T) {
 }
 
 // The same seed gives the same run: every fault, every segment, the same time.
+// Each run's fault counts and both ends' TCP counters must be equal, not just
+// its duration, and the faults must have happened (a run without them would
+// be trivially repeatable); a different seed gives a different run.
 func TestSimulationIsRepeatableForASeed(t *testing.T) {
-	run := func() time.Duration {
-		s := newSim(t, simConfig{faults: fault.Faults{Loss: 0.02, Reorder: 0.01}, seed: 7, tcp: fastRecovery()})
-		ca, cb := s.connect(80)
-		return s.transfer(newStream(ca, cb, 2<<20, 3))
+	type outcome struct {
+		d              time.Duration
+		faultA, faultB fault.Counts
+		infoA, infoB   tcp.Info
 	}
-	d1, d2 := run(), run()
-	if d1 != d2 {
-		t.Fatalf("two runs with the same seed took %v and %v of simulated time", d1, d2)
+	run := func(seed uint64) outcome {
+		s := newSim(t, simConfig{faults: fault.Faults{Loss: 0.02, Reorder: 0.01, Duplicate: 0.005}, seed: seed, tcp: fastRecovery()})
+		ca, cb := s.connect(80)
+		d := s.transfer(newStream(ca, cb, 2<<20, 3))
+		return outcome{d, s.faults[0].Counts(), s.faults[1].Counts(), ca.Info(), cb.Info()}
+	}
+	o1, o2 := run(7), run(7)
+	if o1.faultA.Dropped == 0 || o1.faultA.Reordered == 0 || o1.faultA.Duplicated == 0 || o1.infoA.Retransmits == 0 {
+		t.Fatalf("the run saw too few faults to show anything: faults %+v, sender %+v", o1.faultA, o1.infoA)
+	}
+	if o1.d != o2.d {
+		t.Errorf("two runs with the same seed took %v and %v of simulated time", o1.d, o2.d)
+	}
+	if o1.faultA != o2.faultA || o1.faultB != o2.faultB {
+		t.Errorf("two runs with the same seed injected different faults:\n%+v %+v\n%+v %+v", o1.faultA, o1.faultB, o2.faultA, o2.faultB)
+	}
+	if o1.infoA != o2.infoA || o1.infoB != o2.infoB {
+		t.Errorf("two runs with the same seed ended with different TCP state:\nsender   %+v\n         %+v\nreceiver %+v\n         %+v", o1.infoA, o2.infoA, o1.infoB, o2.infoB)
+	}
+	if o3 := run(8); o3.faultA == o1.faultA && o3.infoA == o1.infoA {
+		t.Errorf("seeds 7 and 8 gave the same run: the seed does not reach the faults")
 	}
 }

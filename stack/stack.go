@@ -278,23 +278,43 @@ func (s *Stack) Addrs() []netip.Prefix {
 	return r
 }
 
-// nicFor picks the NIC and source address to reach dst: a NIC that owns the
-// local address if one was given, else the first whose routes reach dst.
+// nicFor picks the NIC and source address to reach dst by the longest
+// matching route over all NICs: a connected prefix beats a shorter one, and
+// any connected route beats a default gateway, whatever the NICs' order (a
+// NIC with a gateway reaches every destination, so taking the first NIC that
+// reaches dst would send a neighbour on another NIC's subnet to the router).
+// Among equally specific routes the first NIC wins. A local address given
+// (bound) restricts the choice to the NICs that own it, and is the source:
+// the connection leaves by its address's NIC, as a strong-host model wants
+// (RFC 1122 §3.3.4.2), or not at all; one of the other family than dst is
+// ErrAFNoSupport.
 func (s *Stack) nicFor(local, dst netip.Addr) (*nic, netip.Addr, error) {
+	bound := local.IsValid() && !local.IsUnspecified()
+	if bound && local.Unmap().Is4() != dst.Unmap().Is4() {
+		return nil, netip.Addr{}, ErrAFNoSupport
+	}
+	var (
+		best     *nic
+		bestSrc  netip.Addr
+		bestRank = -1
+	)
 	for _, n := range s.nics {
-		src, ok := n.route(dst)
-		if !ok {
+		if bound && !n.hasAddr(local) {
 			continue
 		}
-		if local.IsValid() && !local.IsUnspecified() {
-			if !n.hasAddr(local) {
-				continue
-			}
-			src = local
+		src, rank, ok := n.route(dst)
+		if !ok || rank <= bestRank {
+			continue
 		}
-		return n, src, nil
+		best, bestSrc, bestRank = n, src, rank
 	}
-	return nil, netip.Addr{}, ErrNoRoute
+	if best == nil {
+		return nil, netip.Addr{}, ErrNoRoute
+	}
+	if bound {
+		bestSrc = local.Unmap() // as packets arriving for it name it
+	}
+	return best, bestSrc, nil
 }
 
 func (s *Stack) lookup(k flowKey) *Conn {

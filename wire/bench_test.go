@@ -21,6 +21,8 @@ func BenchmarkChecksum(b *testing.B) {
 				s = Checksum(buf, s)
 			}
 			sinkInt += int(s)
+			// The issue asks for GB/s (MB/s from SetBytes is 10⁶ bytes/s).
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 		})
 	}
 }
@@ -29,9 +31,11 @@ func BenchmarkChecksum(b *testing.B) {
 func BenchmarkChecksumReference(b *testing.B) {
 	buf := make([]byte, 1500)
 	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
 	for b.Loop() {
 		sinkInt += int(refSum(buf))
 	}
+	b.ReportMetric(float64(len(buf))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
 
 func BenchmarkParseEthernetIPv4TCPFields(b *testing.B) {
