@@ -198,27 +198,6 @@ func AllocUMEM(size int, huge bool) ([]byte, error) {
 	return b, nil
 }
 
-// SetBusyPoll turns on the kernel's busy polling for the socket: usecs of
-// polling per blocking call (SO_BUSY_POLL), budget frames per poll
-// (SO_BUSY_POLL_BUDGET, 0 keeps the kernel's), and with prefer the driver's
-// interrupts stay off while user space keeps polling (SO_PREFER_BUSY_POLL).
-func SetBusyPoll(fd, usecs, budget int, prefer bool) error {
-	if prefer {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 1); err != nil {
-			return os.NewSyscallError("setsockopt SO_PREFER_BUSY_POLL", err)
-		}
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL, usecs); err != nil {
-		return os.NewSyscallError("setsockopt SO_BUSY_POLL", err)
-	}
-	if budget > 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL_BUDGET, budget); err != nil {
-			return os.NewSyscallError("setsockopt SO_BUSY_POLL_BUDGET", err)
-		}
-	}
-	return nil
-}
-
 // ethtoolChannels is struct ethtool_channels.
 type ethtoolChannels struct {
 	cmd                                         uint32

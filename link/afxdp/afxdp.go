@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,6 +122,10 @@ type BusyPoll struct {
 	// each socket: while spinning, each check runs the driver's receive
 	// loop in this thread instead of waiting for an interrupt. Budget is
 	// SO_BUSY_POLL_BUDGET (frames per driver poll; 0 keeps the kernel's).
+	// An option the kernel refuses (an older kernel; raising SO_BUSY_POLL
+	// above net.core.busy_read, or any budget above the default, needs
+	// CAP_NET_ADMIN) is left out, and Mode says what took effect; without
+	// SO_BUSY_POLL the other two are pointless and are not set.
 	KernelUsecs int
 	Budget      int
 }
@@ -165,6 +170,53 @@ type Config struct {
 	// fail): see classifyChecksum.
 	VerifyChecksums bool
 	BusyPoll        BusyPoll
+
+	hooks *hooks // tests only: see export_test.go
+}
+
+// hooks let tests make the kernel fail in ways a test machine does not.
+type hooks struct {
+	program func(asm.Instructions) asm.Instructions // replaces the XDP program
+	sockopt func(opt int) error                     // a non-nil error: the kernel refuses opt
+}
+
+// busyPollGot is what setBusyPoll obtained on one socket.
+type busyPollGot struct {
+	usecs, prefer bool
+	budget        int
+	refused       []string
+}
+
+// setBusyPoll sets the busy-polling options of b on the socket one by one,
+// leaving out what the kernel refuses.
+func setBusyPoll(fd int, b BusyPoll, h *hooks) busyPollGot {
+	var got busyPollGot
+	if b.KernelUsecs <= 0 {
+		return got
+	}
+	set := func(opt, v int) bool {
+		var err error
+		if h != nil && h.sockopt != nil {
+			if err = h.sockopt(opt); err != nil {
+				err = fmt.Errorf("setsockopt %s: %w", sys.SockoptName(opt), err)
+			}
+		}
+		if err == nil {
+			err = sys.SetSocketInt(fd, opt, v)
+		}
+		if err != nil {
+			got.refused = append(got.refused, err.Error())
+		}
+		return err == nil
+	}
+	if got.usecs = set(sys.SO_BUSY_POLL, b.KernelUsecs); !got.usecs {
+		return got
+	}
+	got.prefer = set(sys.SO_PREFER_BUSY_POLL, 1)
+	if b.Budget > 0 && set(sys.SO_BUSY_POLL_BUDGET, b.Budget) {
+		got.budget = b.Budget
+	}
+	return got
 }
 
 // Mode is what Open obtained from the kernel and driver.
@@ -172,8 +224,12 @@ type Mode struct {
 	Attach      AttachMode // native or generic
 	ZeroCopy    bool       // sockets bound with XDP_ZEROCOPY
 	MultiBuffer bool       // program loaded with frags, sockets bound with XDP_USE_SG
-	BusyPoll    bool       // kernel busy polling enabled on the sockets
+	BusyPoll    bool       // SO_BUSY_POLL in effect on every socket
 	Why         string     // why this attach mode, when not the obvious one
+
+	PreferBusyPoll  bool   // SO_PREFER_BUSY_POLL in effect on every socket
+	BusyPollBudget  int    // SO_BUSY_POLL_BUDGET in effect (0: the kernel's)
+	BusyPollRefused string // the busy-polling options the kernel refused, and why
 }
 
 func (m Mode) String() string {
@@ -188,9 +244,18 @@ func (m Mode) String() string {
 	}
 	if m.BusyPoll {
 		s += ", busy polling"
+		if m.PreferBusyPoll {
+			s += ", preferred"
+		}
+		if m.BusyPollBudget > 0 {
+			s += fmt.Sprintf(", budget %d", m.BusyPollBudget)
+		}
 	}
 	if m.Why != "" {
 		s += "; " + m.Why
+	}
+	if m.BusyPollRefused != "" {
+		s += "; kernel refused " + m.BusyPollRefused
 	}
 	return s
 }
@@ -211,6 +276,17 @@ var (
 	// ErrAttach: no XDP program could be attached (another one is there,
 	// or the driver refuses both modes).
 	ErrAttach = errors.New("afxdp: cannot attach an XDP program to the interface")
+	// ErrProgram: the kernel refused the XDP program for a reason other
+	// than privileges: an older verifier or a kernel without a helper the
+	// program calls.
+	ErrProgram = errors.New("afxdp: the kernel refused the XDP program (an older kernel's verifier?)")
+	// ErrLockedMemory: registering a UMEM failed. A UMEM is locked memory:
+	// without CAP_IPC_LOCK it counts against RLIMIT_MEMLOCK (8 MiB for
+	// non-root users on many systems; a queue's UMEM is 12 MiB by default).
+	ErrLockedMemory = errors.New("afxdp: cannot register the UMEM: it is locked memory, bounded by RLIMIT_MEMLOCK without CAP_IPC_LOCK: raise the limit (`ulimit -l`, systemd LimitMEMLOCK=), grant CAP_IPC_LOCK, or use fewer Config.RxFrames/TxFrames")
+	// ErrBind: an AF_XDP socket could not be bound to its queue, even after
+	// waiting for a previous owner to let go of it.
+	ErrBind = errors.New("afxdp: cannot bind an AF_XDP socket to the interface's queue")
 	// ErrZeroCopy: ZeroCopyRequire and the driver refused zero-copy.
 	ErrZeroCopy = errors.New("afxdp: the driver refuses zero-copy AF_XDP (use ZeroCopyAuto to fall back to copy mode)")
 
@@ -291,21 +367,21 @@ type queue struct {
 	partial      *pkt.Buffer // a multi-buffer frame being gathered
 	dropping     bool        // the rest of the current frame is dropped
 
-	txFree  []uint64      // free TX chunks
-	txKick  bool          // descriptors on the TX ring the kernel has not taken
-	spin    time.Duration // current spin limit (adaptive)
-	spinMax time.Duration // BusyPoll.Spin
-	lastSt  sys.XDPStatistics
-	zc      bool
-	verify  bool
-	busyK   bool
-	counter *link.Counters
+	txFree []uint64   // free TX chunks
+	txKick bool       // descriptors on the TX ring the kernel has not taken
+	spin   spinBudget // how long Wait spins (adaptive)
+	lastSt sys.XDPStatistics
+	zc     bool
+	verify bool
+	busy   busyPollGot   // the busy-polling options in effect on the socket
+	stats  link.Counters // this queue's; Stats sums them with the device's
 }
 
 // Open loads and attaches the XDP program and binds one AF_XDP socket per
 // receive queue of cfg.Interface. When AF_XDP cannot be used the error
 // matches ErrUnavailable (and says why: ErrNotPrivileged, ErrNoInterface,
-// ErrKernel, ErrAttach), so the caller can fall back to AF_PACKET.
+// ErrKernel, ErrProgram, ErrAttach, ErrLockedMemory, ErrBind, ErrZeroCopy),
+// so the caller can fall back to AF_PACKET; a bad Config is not unavailability.
 func Open(cfg Config) (*Device, error) {
 	if cfg.Interface == "" {
 		return nil, errors.New("afxdp: Config.Interface is empty")
@@ -407,7 +483,7 @@ func Open(cfg Config) (*Device, error) {
 			}
 		}
 		d.mode.ZeroCopy = zc
-		d.mode.BusyPoll = cfg.BusyPoll.KernelUsecs > 0
+		d.noteBusyPoll(cfg.BusyPoll)
 		return nil
 	}
 	var err error
@@ -433,10 +509,8 @@ func Open(cfg Config) (*Device, error) {
 		if d.mode.MultiBuffer || smallSize < rxHeadroom+chunkSize-sys.XDP_PACKET_HEADROOM {
 			q.large = pkt.NewPool(cfg.LargeBuffers, rxHeadroom+maxFrame, rxHeadroom)
 		}
-		q.counter = &d.stats
 		q.verify = cfg.VerifyChecksums
-		q.busyK = cfg.BusyPoll.KernelUsecs > 0
-		q.spin, q.spinMax = cfg.BusyPoll.Spin, cfg.BusyPoll.Spin
+		q.spin = newSpinBudget(cfg.BusyPoll.Spin)
 		d.pollAll = append(d.pollAll, q.poll[0], q.poll[1])
 	}
 	d.caps = link.Capabilities{
@@ -481,6 +555,9 @@ func (d *Device) loadProgram(cfg Config, nq int) error {
 	if err != nil {
 		return err
 	}
+	if cfg.hooks != nil && cfg.hooks.program != nil {
+		insns = cfg.hooks.program(insns)
+	}
 	load := func(flags uint32) (*ebpf.Program, error) {
 		return ebpf.NewProgram(&ebpf.ProgramSpec{
 			Name: "offload_xdp", Type: ebpf.XDP, License: "Dual MIT/GPL",
@@ -494,10 +571,14 @@ func (d *Device) loadProgram(cfg Config, nq int) error {
 		}
 	}
 	if d.prog, err = load(0); err != nil {
-		if errors.Is(err, sys.EPERM) || errors.Is(err, sys.EACCES) {
+		// The verifier answers EACCES for many programs it refuses; its log
+		// (a VerifierError) tells that apart from a missing privilege.
+		var ve *ebpf.VerifierError
+		verifier := errors.As(err, &ve) && len(ve.Log) > 0
+		if !verifier && (errors.Is(err, sys.EPERM) || errors.Is(err, sys.EACCES)) {
 			return &unavailable{ErrNotPrivileged, err}
 		}
-		return fmt.Errorf("afxdp: load XDP program: %w", err)
+		return &unavailable{ErrProgram, oneLineErr{err}}
 	}
 	return nil
 }
@@ -534,7 +615,60 @@ func (d *Device) attach(cfg Config, ifindex int) error {
 		}
 		errs = append(errs, fmt.Errorf("%v mode: %w", m, err))
 	}
-	return &unavailable{ErrAttach, fmt.Errorf("%s: %w", cfg.Interface, errors.Join(errs...))}
+	return &unavailable{ErrAttach, fmt.Errorf("%s: %w", cfg.Interface, oneLine(errs))}
+}
+
+// lineErrors is errors.Join on one line: the reasons each attach mode
+// failed end up in the one line a program prints about its link (link/choose),
+// so they are separated by "; " instead of newlines.
+type lineErrors []error
+
+func (e lineErrors) Error() string {
+	s := ""
+	for i, err := range e {
+		if i > 0 {
+			s += "; "
+		}
+		s += strings.ReplaceAll(err.Error(), "\n", "; ")
+	}
+	return s
+}
+
+func (e lineErrors) Unwrap() []error { return e }
+
+// oneLineErr is err with its message on one line (a verifier's log has many).
+type oneLineErr struct{ err error }
+
+func (e oneLineErr) Error() string { return strings.ReplaceAll(e.err.Error(), "\n", "; ") }
+func (e oneLineErr) Unwrap() error { return e.err }
+
+// oneLine joins errs as lineErrors (errs is not empty).
+func oneLine(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return lineErrors(errs)
+}
+
+// noteBusyPoll records in the mode what busy polling every socket got.
+func (d *Device) noteBusyPoll(b BusyPoll) {
+	if b.KernelUsecs <= 0 || len(d.queues) == 0 {
+		return
+	}
+	d.mode.BusyPoll, d.mode.PreferBusyPoll, d.mode.BusyPollBudget = true, true, b.Budget
+	for _, q := range d.queues {
+		d.mode.BusyPoll = d.mode.BusyPoll && q.busy.usecs
+		d.mode.PreferBusyPoll = d.mode.PreferBusyPoll && q.busy.prefer
+		if q.busy.budget != b.Budget {
+			d.mode.BusyPollBudget = 0
+		}
+		if len(q.busy.refused) > 0 && d.mode.BusyPollRefused == "" {
+			d.mode.BusyPollRefused = strings.Join(q.busy.refused, "; ")
+		}
+	}
+	if !d.mode.BusyPoll {
+		d.mode.PreferBusyPoll, d.mode.BusyPollBudget = false, 0
+	}
 }
 
 // newQueue creates and binds the socket of one receive queue.
@@ -555,7 +689,14 @@ func newQueue(cfg Config, ifindex, id int, zc, sg bool) (q *queue, err error) {
 		return q, fmt.Errorf("afxdp: UMEM of %d bytes (huge pages %v): %w", int(n)*chunkSize, cfg.HugePages, err)
 	}
 	if err = sys.XDPRegisterUMEM(q.fd, q.umem, chunkSize, 0); err != nil {
-		return q, fmt.Errorf("afxdp: %w (a UMEM is locked memory: raise RLIMIT_MEMLOCK or run as root)", err)
+		// ENOBUFS is the kernel's answer when the UMEM would exceed
+		// RLIMIT_MEMLOCK (xdp_umem_account_pages); ENOMEM or EAGAIN when
+		// pinning the pages fails.
+		kind := ErrKernel
+		if errors.Is(err, sys.ENOBUFS) || errors.Is(err, sys.ENOMEM) || errors.Is(err, sys.EAGAIN) || errors.Is(err, sys.EPERM) {
+			kind = ErrLockedMemory
+		}
+		return q, &unavailable{kind, fmt.Errorf("%d bytes: %w", int(n)*chunkSize, err)}
 	}
 	for _, r := range []struct {
 		opt  int
@@ -595,11 +736,7 @@ func newQueue(cfg Config, ifindex, id int, zc, sg bool) (q *queue, err error) {
 	for i := nrx; i < n; i++ {
 		q.txFree = append(q.txFree, uint64(i)*chunkSize)
 	}
-	if b := cfg.BusyPoll; b.KernelUsecs > 0 {
-		if err = sys.SetBusyPoll(q.fd, b.KernelUsecs, b.Budget, true); err != nil {
-			return q, fmt.Errorf("afxdp: busy polling: %w", err)
-		}
-	}
+	q.busy = setBusyPoll(q.fd, cfg.BusyPoll, cfg.hooks)
 	sys.XDPSetTxBudget(q.fd, 256) // best effort: older kernels send 32 per kick
 	flags := uint16(sys.XDP_USE_NEED_WAKEUP)
 	if zc {
@@ -620,7 +757,7 @@ func newQueue(cfg Config, ifindex, id int, zc, sg bool) (q *queue, err error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		return q, fmt.Errorf("afxdp: queue %d: %w", id, err)
+		return q, &unavailable{ErrBind, fmt.Errorf("queue %d: %w", id, err)}
 	}
 	if zc {
 		opts, err := sys.XDPGetOptions(q.fd)
@@ -757,11 +894,11 @@ func (q *queue) recv(batch *pkt.Batch) int {
 	}
 	// Counters once per call: they are shared with Stats readers.
 	if n > 0 {
-		q.counter.RxFrames.Add(uint64(n))
-		q.counter.RxBytes.Add(uint64(bytes))
+		q.stats.RxFrames.Add(uint64(n))
+		q.stats.RxBytes.Add(uint64(bytes))
 	}
 	if dropped > 0 {
-		q.counter.RxDropped.Add(uint64(dropped))
+		q.stats.RxDropped.Add(uint64(dropped))
 	}
 	return n
 }
@@ -868,10 +1005,10 @@ func (q *queue) send(batch *pkt.Batch, limit int) int {
 	q.tx.submit()
 	q.kick()
 	q.reclaim()
-	q.counter.TxFrames.Add(uint64(sent))
-	q.counter.TxBytes.Add(uint64(bytes))
+	q.stats.TxFrames.Add(uint64(sent))
+	q.stats.TxBytes.Add(uint64(bytes))
 	if dropped > 0 {
-		q.counter.TxDropped.Add(uint64(dropped))
+		q.stats.TxDropped.Add(uint64(dropped))
 	}
 	return sent
 }
@@ -931,8 +1068,8 @@ func (d *Device) Wait(queue int, timeout time.Duration) error {
 		q.kick()
 		q.reclaim()
 	}
-	if q.spin > 0 && timeout != 0 {
-		limit := q.spin
+	if q.spin.cur > 0 && timeout != 0 {
+		limit := q.spin.cur
 		if timeout > 0 && timeout < limit {
 			limit = timeout
 		}
@@ -1008,11 +1145,11 @@ func (d *Device) WaitAny(timeout time.Duration) error {
 func (q *queue) spinFor(limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
 	for i := 0; ; i++ {
-		if q.busyK {
+		if q.busy.usecs {
 			sys.XDPWakeRx(q.fd) // runs the driver's poll loop in this thread
 		}
 		if q.rx.avail() > 0 || q.woken.Load() {
-			q.spin = min(q.spin*2, q.maxSpin())
+			q.spin.found()
 			if q.woken.Swap(false) {
 				q.event.Drain()
 			}
@@ -1025,11 +1162,30 @@ func (q *queue) spinFor(limit time.Duration) bool {
 			runtime.Gosched()
 		}
 	}
-	q.spin = max(q.spin/2, q.maxSpin()/64)
+	q.spin.idle()
 	return false
 }
 
-func (q *queue) maxSpin() time.Duration { return q.spinMax }
+// spinBudget is the adaptive limit of a Wait's spin: it halves after a spin
+// that found nothing, down to max/64 (at least 1 ns, so it can grow back),
+// and doubles after one that found work, up to max. Zero max: no spinning.
+type spinBudget struct{ cur, max time.Duration }
+
+func newSpinBudget(max time.Duration) spinBudget { return spinBudget{max, max} }
+
+func (b *spinBudget) floor() time.Duration { return max(b.max/64, 1) }
+
+func (b *spinBudget) found() {
+	if b.max > 0 {
+		b.cur = max(min(b.cur*2, b.max), b.floor())
+	}
+}
+
+func (b *spinBudget) idle() {
+	if b.max > 0 {
+		b.cur = max(b.cur/2, b.floor())
+	}
+}
 
 // Wake makes a current or the next Wait on queue return.
 func (d *Device) Wake(queue int) {
@@ -1057,7 +1213,33 @@ func (d *Device) Stats() link.Stats {
 		d.kernelStats()
 	}
 	d.mu.RUnlock()
-	return d.stats.Snapshot()
+	st := d.stats.Snapshot()
+	for _, q := range d.queues {
+		qs := q.stats.Snapshot()
+		st.RxFrames += qs.RxFrames
+		st.RxBytes += qs.RxBytes
+		st.RxDropped += qs.RxDropped
+		st.TxFrames += qs.TxFrames
+		st.TxBytes += qs.TxBytes
+		st.TxDropped += qs.TxDropped
+	}
+	return st
+}
+
+// QueueStats returns one queue's counters (the frames its socket carried
+// and dropped); Stats is their sum plus what Send refused before choosing
+// a queue.
+func (d *Device) QueueStats(queue int) (link.Stats, error) {
+	q, err := d.queue(queue)
+	if err != nil {
+		return link.Stats{}, err
+	}
+	d.mu.RLock()
+	if !d.closed.Load() {
+		d.kernelStats()
+	}
+	d.mu.RUnlock()
+	return q.stats.Snapshot(), nil
 }
 
 // kernelStats adds what the sockets' kernel counters gained since last time.
@@ -1070,8 +1252,8 @@ func (d *Device) kernelStats() {
 		if err != nil {
 			continue
 		}
-		d.stats.RxDropped.Add(st.Rx_dropped - q.lastSt.Rx_dropped + st.Rx_ring_full - q.lastSt.Rx_ring_full)
-		d.stats.TxDropped.Add(st.Tx_invalid_descs - q.lastSt.Tx_invalid_descs)
+		q.stats.RxDropped.Add(st.Rx_dropped - q.lastSt.Rx_dropped + st.Rx_ring_full - q.lastSt.Rx_ring_full)
+		q.stats.TxDropped.Add(st.Tx_invalid_descs - q.lastSt.Tx_invalid_descs)
 		q.lastSt = st
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"offload/internal/netns"
 	"offload/internal/netns/peer"
+	"offload/internal/sys"
 	"offload/link"
 	"offload/link/afxdp"
 )
@@ -235,5 +236,50 @@ func TestAutoAttachOnVethIsGenericAndKeepsPeerTSO(t *testing.T) {
 	}
 	if !on {
 		t.Fatal("the peer's TSO is off with the program attached")
+	}
+}
+
+// TestBusyPollOptionsTheKernelRefusesAreLeftOut: a kernel that refuses a
+// busy-polling option (older, or the caller lacks CAP_NET_ADMIN) does not
+// fail Open: the option is left out, Mode says what took effect and what
+// was refused, and the device works.
+func TestBusyPollOptionsTheKernelRefusesAreLeftOut(t *testing.T) {
+	bp := afxdp.BusyPoll{Spin: time.Millisecond, KernelUsecs: 50, Budget: 16}
+	cases := []struct {
+		name                   string
+		refuse                 map[int]error
+		busy, prefer           bool
+		budget                 int
+		refusedHas, refusedNot []string
+	}{
+		{"none", nil, true, true, 16, nil, []string{"SO_"}},
+		{"prefer-and-budget", map[int]error{sys.SO_PREFER_BUSY_POLL: sys.ENOPROTOPT, sys.SO_BUSY_POLL_BUDGET: sys.EPERM},
+			true, false, 0, []string{"SO_PREFER_BUSY_POLL: protocol not available", "SO_BUSY_POLL_BUDGET: operation not permitted"}, nil},
+		{"busy-poll", map[int]error{sys.SO_BUSY_POLL: sys.EPERM},
+			false, false, 0, []string{"SO_BUSY_POLL: operation not permitted"}, []string{"PREFER", "BUDGET"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := afxdp.WithSockopt(afxdp.Config{BusyPoll: bp}, func(opt int) error { return c.refuse[opt] })
+			p, d := setup(t, "xbpref", cfg)
+			m := d.Mode()
+			if m.BusyPoll != c.busy || m.PreferBusyPoll != c.prefer || m.BusyPollBudget != c.budget {
+				t.Fatalf("mode %+v: want busy poll %v, preferred %v, budget %d", m, c.busy, c.prefer, c.budget)
+			}
+			for _, s := range c.refusedHas {
+				if !strings.Contains(m.BusyPollRefused, s) || !strings.Contains(m.String(), "kernel refused "+m.BusyPollRefused) {
+					t.Errorf("mode %q: want %q among the refused", m.String(), s)
+				}
+			}
+			for _, s := range c.refusedNot {
+				if strings.Contains(m.BusyPollRefused, s) {
+					t.Errorf("refused %q: %q was not to be tried or refused", m.BusyPollRefused, s)
+				}
+			}
+			peer.Start(t, d, ourAddr, 0)
+			if _, err := p.A.Ping(ourAddr, 3*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

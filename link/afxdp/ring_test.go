@@ -8,7 +8,6 @@ import (
 	"unsafe"
 
 	"offload/internal/sys"
-	"offload/link"
 	"offload/pkt"
 )
 
@@ -32,16 +31,15 @@ func fakeRing(size uint32, elem int) ring {
 func fakeQueue(frames uint32) *queue {
 	half := frames / 2
 	q := &queue{
-		fd:      -1,
-		umem:    make([]byte, int(frames)*chunkSize),
-		rxEnd:   uint64(half) * chunkSize,
-		fill:    fakeRing(half, addrSize),
-		comp:    fakeRing(half, addrSize),
-		rx:      fakeRing(half, descSize),
-		tx:      fakeRing(half, descSize),
-		small:   pkt.NewPool(8, rxHeadroom+1518, rxHeadroom),
-		large:   pkt.NewPool(2, rxHeadroom+maxLarge, rxHeadroom),
-		counter: &link.Counters{},
+		fd:    -1,
+		umem:  make([]byte, int(frames)*chunkSize),
+		rxEnd: uint64(half) * chunkSize,
+		fill:  fakeRing(half, addrSize),
+		comp:  fakeRing(half, addrSize),
+		rx:    fakeRing(half, descSize),
+		tx:    fakeRing(half, descSize),
+		small: pkt.NewPool(8, rxHeadroom+1518, rxHeadroom),
+		large: pkt.NewPool(2, rxHeadroom+maxLarge, rxHeadroom),
 	}
 	return q
 }

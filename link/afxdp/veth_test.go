@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 
 	"offload/internal/netns"
 	"offload/internal/netns/peer"
@@ -369,8 +370,17 @@ func TestXDPChild(t *testing.T) {
 	if spec == "" {
 		t.Skip("runs only as the child of TestProgramIsGoneAfterSIGKILL")
 	}
-	ns, ifname, _ := strings.Cut(spec, ",")
-	d, err := afxdp.Open(afxdp.Config{Interface: ifname, Netns: ns, Addrs: []netip.Addr{ourAddr}})
+	parts := strings.Split(spec, ",")
+	if len(parts) != 3 {
+		fmt.Println("ERROR bad spec", spec)
+		return
+	}
+	ns, ifname := parts[0], parts[1]
+	mode := afxdp.AttachGeneric
+	if parts[2] == afxdp.AttachNative.String() {
+		mode = afxdp.AttachNative
+	}
+	d, err := afxdp.Open(afxdp.Config{Interface: ifname, Netns: ns, Addrs: []netip.Addr{ourAddr}, Attach: mode})
 	if err != nil {
 		fmt.Println("ERROR", err)
 		return
@@ -378,6 +388,24 @@ func TestXDPChild(t *testing.T) {
 	_ = d
 	fmt.Println("ATTACHED")
 	time.Sleep(time.Minute)
+}
+
+// xdpAttachMode reads the mode the interface's program is attached in.
+func xdpAttachMode(t *testing.T, h *netns.Host, ifname string) afxdp.AttachMode {
+	t.Helper()
+	l, err := h.Netlink().LinkByName(ifname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch x := l.Attrs().Xdp; {
+	case x == nil:
+		return afxdp.AttachAuto
+	case x.AttachMode == nl.XDP_ATTACHED_DRV:
+		return afxdp.AttachNative
+	case x.AttachMode == nl.XDP_ATTACHED_SKB:
+		return afxdp.AttachGeneric
+	}
+	return afxdp.AttachAuto
 }
 
 func xdpAttached(t *testing.T, h *netns.Host, ifname string) bool {
@@ -391,12 +419,18 @@ func xdpAttached(t *testing.T, h *netns.Host, ifname string) bool {
 }
 
 // TestProgramIsGoneAfterSIGKILL: the program is attached through a BPF link,
-// so a process killed without cleanup leaves nothing on the interface, and
-// the next process can bind the same queue.
+// so a process killed without cleanup leaves nothing on the interface, in
+// either attach mode, and the next process can bind the same queue.
 func TestProgramIsGoneAfterSIGKILL(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.String(), func(t *testing.T) { programGoneAfterSIGKILL(t, m) })
+	}
+}
+
+func programGoneAfterSIGKILL(t *testing.T, m afxdp.AttachMode) {
 	p := netns.NewPair(t, netns.PairConfig{Name: "xkill", AddrA: kernelAddr, DisableIPv6: true})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestXDPChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"="+p.B.Path()+","+p.IfB)
+	cmd.Env = append(os.Environ(), childEnv+"="+p.B.Path()+","+p.IfB+","+m.String())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -424,6 +458,9 @@ func TestProgramIsGoneAfterSIGKILL(t *testing.T) {
 	if !xdpAttached(t, p.B, p.IfB) {
 		t.Fatal("no XDP program on the interface while the child runs")
 	}
+	if got := xdpAttachMode(t, p.B, p.IfB); got != m {
+		t.Fatalf("the child's program is attached in %v mode, want %v", got, m)
+	}
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no cleanup runs
 		t.Fatal(err)
 	}
@@ -437,7 +474,7 @@ func TestProgramIsGoneAfterSIGKILL(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// The kernel frees the dead socket's queue; a new device binds it.
-	d, err := afxdp.Open(afxdp.Config{Interface: p.IfB, Netns: p.B.Path(), Addrs: []netip.Addr{ourAddr}})
+	d, err := afxdp.Open(afxdp.Config{Interface: p.IfB, Netns: p.B.Path(), Addrs: []netip.Addr{ourAddr}, Attach: m})
 	if err != nil {
 		t.Fatalf("reopen after the kill: %v", err)
 	}
@@ -490,4 +527,61 @@ func TestConformance(t *testing.T) {
 			return a, b
 		})
 	})
+}
+
+// TestSingleBufferModeCarriesMTUFramesAndRefusesLarger: with NoMultiBuffer
+// (as on a kernel before 6.6, which has no XDP_USE_SG) the program is loaded
+// without frags and the sockets bind without XDP_USE_SG: Mode and Caps say
+// so, MTU-sized frames flow both ways, and a frame larger than one UMEM
+// chunk is refused by Send rather than handed to the kernel as a chain it
+// would reject. Generic mode runs at MTU 9000, so the 6000-byte frame is
+// within the MTU and refused for want of multi-buffer alone; native mode
+// refuses a single-buffer program above MTU 3506 (ERANGE, PLATFORM.md), so
+// it runs at 3000.
+func TestSingleBufferModeCarriesMTUFramesAndRefusesLarger(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.String(), func(t *testing.T) {
+			mtu := 9000
+			if m == afxdp.AttachNative {
+				mtu = 3000
+			}
+			p := netns.NewPair(t, netns.PairConfig{Name: "xsingle", AddrA: kernelAddr, MTU: mtu, DisableIPv6: true})
+			d, err := afxdp.Open(afxdp.Config{Interface: p.IfB, Netns: p.B.Path(), Addrs: []netip.Addr{ourAddr}, Attach: m, NoMultiBuffer: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if d.Mode().MultiBuffer || d.Caps().RxGSO || d.Caps().MaxFrame > 4096 {
+				t.Fatalf("NoMultiBuffer: mode %v, caps %+v", d.Mode(), d.Caps())
+			}
+			pr := peer.Start(t, d, ourAddr, 0)
+			// A 2900-byte echo both ways, in one chunk each.
+			icmp := make([]byte, 8+2900)
+			icmp[0] = 8
+			binary.BigEndian.PutUint16(icmp[4:], 78)
+			binary.BigEndian.PutUint16(icmp[2:], peer.Checksum(icmp, 0))
+			pr.Send(peer.IPv4(pr.MAC, [6]byte(p.MACA), ourAddr, kernelAddr.Addr(), peer.ProtoICMP, icmp))
+			if _, ok := pr.Next(3*time.Second, func(f peer.Frame) bool {
+				ip, ok := peer.ParseIPv4(f.Data)
+				return ok && ip.Proto == peer.ProtoICMP && len(ip.Payload) == len(icmp) && ip.Payload[0] == 0
+			}); !ok {
+				t.Fatalf("no 2900-byte echo reply (stats %+v)", d.Stats())
+			}
+			// A 6000-byte frame would need two chunks: Send refuses it. (The
+			// peer owned queue 0; once it stops, this goroutine does.)
+			pr.Stop()
+			before := d.Stats()
+			f := peer.IPv4(pr.MAC, [6]byte(p.MACA), ourAddr, kernelAddr.Addr(), peer.ProtoICMP, make([]byte, 6000-34))
+			big := pkt.NewBuffer(len(f), 0)
+			copy(big.Append(len(f)), f)
+			batch := pkt.NewBatch(1)
+			batch.Add(big)
+			if n, _ := d.Send(0, batch); n != 0 {
+				t.Fatalf("a 6000-byte frame in single-buffer mode was sent")
+			}
+			if after := d.Stats(); after.TxDropped != before.TxDropped+1 || after.TxFrames != before.TxFrames {
+				t.Fatalf("a 6000-byte frame in single-buffer mode: stats %+v → %+v, want it dropped and not sent", before, after)
+			}
+		})
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"offload/link"
 	"offload/link/afpacket"
 	"offload/link/afxdp"
+	"offload/link/choose"
 	"offload/link/tap"
 )
 
@@ -42,6 +43,16 @@ func bulkLinks() []bulkLink {
 		{"afpacket", func(b *testing.B) (link.Device, *netns.Host) {
 			p := netns.NewPair(b, netns.PairConfig{Name: "xtbench", AddrA: kernelAddr, DisableIPv6: true})
 			d, err := afpacket.Open(afpacket.Config{Interface: p.IfB, Netns: p.B.Path()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return d, p.A
+		}},
+		// The last step of link/choose's chain: a TAP joined to the veth by
+		// tc redirects (what a process with CAP_NET_ADMIN alone gets).
+		{"tap-steered", func(b *testing.B) (link.Device, *netns.Host) {
+			p := netns.NewPair(b, netns.PairConfig{Name: "xtbench", AddrA: kernelAddr, DisableIPv6: true})
+			d, _, err := choose.OpenOptions(choose.Options{Interface: p.IfB, Netns: p.B.Path(), Prefer: choose.TAP, Addrs: []netip.Addr{ourAddr}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -121,8 +132,9 @@ func bulk(st *offload.Stack, k *netns.Host, up bool, size int64, port int) (time
 }
 
 // BenchmarkTCPBulk measures one TCP stream between the offload stack and
-// the Linux kernel, each way, over AF_XDP (native and generic), AF_PACKET and
-// TAP, and reports Gbit/s and each link's ratio to AF_PACKET.
+// the Linux kernel, each way, over AF_XDP (native and generic), AF_PACKET,
+// a TAP joined to the veth by tc (link/choose's last step) and a plain TAP,
+// and reports Gbit/s and each link's ratio to AF_PACKET.
 //
 //	go test ./link/afxdp/stacktest -run '^$' -bench TCPBulk -benchtime 1x
 func BenchmarkTCPBulk(b *testing.B) {
