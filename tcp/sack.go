@@ -13,7 +13,13 @@ import (
 // Config.ScoreboardSegments entries: once full, new data is folded into the
 // last entry (coarser accounting, never more memory), so a peer that SACKs
 // thousands of 1-MSS holes costs a bounded table and bounded work per ACK
-// (REFERENCES item 15).
+// (REFERENCES item 15). A last entry that is SACKed or lost cannot take new
+// data (it would count as SACKed, or be resent at once): that goes into an
+// untracked tail, counted in pipe until the cumulative ACK covers it or the
+// table has room to track it again. A lost entry larger than the window
+// allows to resend is split (making room by merging two neighbours if the
+// table is full), so a retransmission never exceeds cwnd - pipe by more than
+// one MSS.
 
 const (
 	segSACKed = 1 << iota // the peer holds it (RFC 2018)
@@ -40,6 +46,12 @@ type txQueue struct {
 	bytes, sackedBytes, lostBytes int
 	sackedN, lostN                int
 	firstLost                     wire.Seq // no lost entry starts below this
+	// tail bytes [tailStart, tailStart+tail) were sent after the last entry
+	// while the table was full and that entry was SACKed or lost: in
+	// flight, in pipe, but in no entry (tailXmit is their last send).
+	tail      int
+	tailStart wire.Seq
+	tailXmit  clock.Instant
 }
 
 // newTxQueue makes a scoreboard of n entries. Like a ring, it takes its array
@@ -74,6 +86,7 @@ func (q *txQueue) release() {
 func (q *txQueue) reset() {
 	q.head, q.n = 0, 0
 	q.bytes, q.sackedBytes, q.lostBytes, q.sackedN, q.lostN = 0, 0, 0, 0, 0
+	q.tail = 0
 }
 
 // search returns the index of the first entry ending after seq (q.n if none).
@@ -144,8 +157,9 @@ func (q *txQueue) resize(s *txSeg, start, end wire.Seq) {
 
 // pipe is RFC 6675 §4's estimate of the bytes in the network: what was sent
 // and is neither SACKed nor deemed lost (a lost segment that was resent is no
-// longer marked lost, so it counts once, as its retransmission).
-func (q *txQueue) pipe() int { return q.bytes - q.sackedBytes - q.lostBytes }
+// longer marked lost, so it counts once, as its retransmission), the
+// untracked tail included.
+func (q *txQueue) pipe() int { return q.bytes - q.sackedBytes - q.lostBytes + q.tail }
 
 // txSent records new data [seq, seq+n) sent at now, one entry per MSS.
 func (c *Conn) txSent(now clock.Instant, seq wire.Seq, n int) {
@@ -156,13 +170,23 @@ func (c *Conn) txSent(now clock.Instant, seq wire.Seq, n int) {
 		}
 		q.e, q.head = q.arena.get(), 0
 	}
+	if q.tail > 0 {
+		// New data continues the untracked tail (it is contiguous: new
+		// data starts at SND.MAX, where the tail ends).
+		q.tail += n
+		q.tailXmit = now
+		c.st.scoreboardMerges++
+		return
+	}
 	for n > 0 {
 		if q.n == len(q.e) {
 			// Full: fold the rest into the last entry rather than grow.
-			// (Bytes after a SACKed or lost entry go untracked instead:
-			// they are still covered by the cumulative ACK and the RTO.)
 			last := q.at(q.n - 1)
 			if last.flags&(segSACKed|segLost) != 0 {
+				// That entry cannot take it: the rest is the untracked
+				// tail, in pipe until acknowledged or tracked again.
+				q.tail, q.tailStart, q.tailXmit = n, seq, now
+				c.st.scoreboardMerges++
 				return
 			}
 			q.resize(last, last.start, seq+wire.Seq(n))
@@ -221,6 +245,21 @@ func (c *Conn) txAcked(now clock.Instant, ack wire.Seq) {
 	}
 	if q.n == 0 {
 		q.head = 0
+	}
+	if q.tail > 0 {
+		if ack.GreaterThan(q.tailStart) {
+			d := min(int(ack-q.tailStart), q.tail)
+			q.tail -= d
+			q.tailStart += wire.Seq(d)
+		}
+		if q.tail > 0 && q.n < q.size {
+			// Room again: what is left of the tail becomes entries (one
+			// per MSS while room lasts), which SACK, RACK and loss
+			// recovery can act on.
+			seq, n, x := q.tailStart, q.tail, q.tailXmit
+			q.tail = 0
+			c.txSent(x, seq, n)
+		}
 	}
 }
 
@@ -340,6 +379,12 @@ func (c *Conn) retransmitLost(now clock.Instant, out Output) bool {
 		}
 		budget := max(c.cwnd()-c.txq.pipe(), min(s.len(), c.sndMSS))
 		c.lostRetxForce = false
+		if limit := max(budget-budget%c.sndMSS, c.sndMSS); s.len() > limit {
+			// An entry that absorbed many segments (the table was full
+			// when they were sent): resend what the window allows now
+			// and keep the rest lost, for when it opens.
+			s = c.txq.split(s, s.start+wire.Seq(limit))
+		}
 		seq, end := s.start, c.lostRunEnd(s, min(budget, c.maxSegment()))
 		for p := seq; p.LessThan(end); {
 			// One emit per super-segment, as for new data: a run of lost
@@ -362,6 +407,92 @@ func (c *Conn) retransmitLost(now clock.Instant, out Output) bool {
 		c.lastSendAt = now
 		c.armRTO(now)
 	}
+}
+
+// split cuts entry s at seq (inside it) into two with the same flags and
+// send time, and returns the first. A full table first merges two other
+// neighbours to make room (see makeRoom).
+func (q *txQueue) split(s *txSeg, at wire.Seq) *txSeg {
+	i := q.search(s.start)
+	if q.n == len(q.e) {
+		i = q.makeRoom(i)
+	}
+	for k := q.n; k > i+1; k-- {
+		*q.at(k) = *q.at(k - 1)
+	}
+	q.n++
+	a, b := q.at(i), q.at(i+1)
+	*b = *a
+	a.end, b.start = at, at
+	// The bytes counters are unchanged (the same bytes, the same flags);
+	// the entry counts gain one.
+	if a.flags&segSACKed != 0 {
+		q.sackedN++
+	}
+	if a.flags&segLost != 0 {
+		q.lostN++
+	}
+	return a
+}
+
+// makeRoom frees an entry of a full table by merging two neighbours, neither
+// of them entry keep, and returns keep's index afterwards. It prefers two
+// entries in the same state; failing that it merges a SACKed entry into its
+// neighbour's state, or a lost one into an in-flight one's, so pipe can only
+// grow (a SACKed or lost byte counted as in flight): never undercount what is
+// in the network. O(table size), only when a large lost entry must be split
+// with the table full.
+func (q *txQueue) makeRoom(keep int) int {
+	const state = segSACKed | segLost
+	best, rank := -1, 3
+	for j := 0; j+1 < q.n && rank > 0; j++ {
+		if j == keep || j+1 == keep {
+			continue
+		}
+		a, b := q.at(j).flags&state, q.at(j+1).flags&state
+		r := 2
+		switch {
+		case a == b:
+			r = 0
+		case a&segSACKed != 0 || b&segSACKed != 0:
+			r = 1
+		}
+		if r < rank {
+			best, rank = j, r
+		}
+	}
+	a, b := q.at(best), q.at(best+1)
+	flags := (a.flags | b.flags) & segRetx
+	fa, fb := a.flags&state, b.flags&state
+	switch {
+	case fa == fb:
+		flags |= fa
+	case fa&segSACKed != 0:
+		flags |= fb
+	case fb&segSACKed != 0:
+		flags |= fa
+	} // else one lost, one in flight: in flight
+	q.clearFlag(a, segSACKed)
+	q.clearFlag(a, segLost)
+	q.clearFlag(b, segSACKed)
+	q.clearFlag(b, segLost)
+	a.end = b.end
+	a.xmit = max(a.xmit, b.xmit)
+	a.flags = flags &^ state
+	if flags&segSACKed != 0 {
+		q.setFlag(a, segSACKed)
+	}
+	if flags&segLost != 0 {
+		q.setFlag(a, segLost)
+	}
+	for k := best + 1; k+1 < q.n; k++ {
+		*q.at(k) = *q.at(k + 1)
+	}
+	q.n--
+	if best < keep {
+		keep--
+	}
+	return keep
 }
 
 // lostRunEnd is where the run of lost, contiguous entries that starts at s
