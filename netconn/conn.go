@@ -159,6 +159,19 @@ func (c *Conn) SetNoDelay(noDelay bool) error {
 	return nil
 }
 
+// SetUserTimeout sets how long written data may stay unacknowledged (or wait
+// on the peer's closed window) before the connection fails with a timeout
+// error, ETIMEDOUT (RFC 5482; Linux's TCP_USER_TIMEOUT socket option). Zero
+// switches the bound off; a negative d is refused with EINVAL, as Linux
+// refuses it.
+func (c *Conn) SetUserTimeout(d time.Duration) error {
+	if d < 0 {
+		return c.opErr("set", syscall.EINVAL)
+	}
+	c.c.SetUserTimeout(d)
+	return nil
+}
+
 // SetKeepAlive switches keepalive probes on or off.
 func (c *Conn) SetKeepAlive(on bool) error {
 	c.c.SetKeepAlive(on, 0, 0, 0)

@@ -260,6 +260,16 @@ func (c *Conn) SetNoDelay(on bool) {
 	c.mu.Unlock()
 }
 
+// SetUserTimeout bounds how long sent data may stay unacknowledged before the
+// connection fails with tcp.ErrTimedOut (tcp.Conn.SetUserTimeout); zero
+// switches the bound off.
+func (c *Conn) SetUserTimeout(d time.Duration) {
+	c.mu.Lock()
+	c.tc.SetUserTimeout(d)
+	c.q.markDirty(c) // the owner re-arms its timer for the new deadline
+	c.mu.Unlock()
+}
+
 // SetKeepAlive switches keepalive probes on or off; zero durations and count
 // keep the configured values.
 func (c *Conn) SetKeepAlive(on bool, idle, interval time.Duration, count int) {

@@ -327,6 +327,27 @@ func (c *Conn) SetPathMSS(mss int) {
 	}
 }
 
+// SetUserTimeout sets this connection's user timeout (RFC 9293 §3.10.8's
+// USER TIMEOUT, RFC 5482; Linux TCP_USER_TIMEOUT): Config.UserTimeout for it
+// alone. The connection fails with ErrTimedOut once sent data has stayed
+// unacknowledged, or the peer's window closed while data waits, for d; zero
+// (or less) switches the bound off, leaving Config.MaxRetries to end a dead
+// connection. It applies to what is already outstanding: a timer due later
+// than the new bound is brought forward, so a bound already passed fails the
+// connection at the next Poll.
+func (c *Conn) SetUserTimeout(d time.Duration) {
+	c.cfg.UserTimeout = max(d, 0)
+	if d <= 0 {
+		return
+	}
+	if c.rtoAt != clock.Never {
+		c.rtoAt = min(c.rtoAt, c.lastProgress.Add(d))
+	}
+	if c.persistAt != clock.Never {
+		c.persistAt = min(c.persistAt, c.persistStart.Add(d))
+	}
+}
+
 // SetNoDelay switches Nagle's algorithm off (true) or on.
 func (c *Conn) SetNoDelay(on bool) { c.noDelay = on }
 
