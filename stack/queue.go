@@ -501,6 +501,14 @@ func (q *queue) segmentTCP(now clock.Instant, src, dst netip.Addr) {
 				return
 			}
 		}
+	case 0:
+		// No SYN, ACK or RST (a FIN alone, data alone, no flags at all): in
+		// LISTEN this is RFC 9293 §3.10.7.2's fourth check, "drop the segment
+		// and return", as Linux does. A closed port still answers with a RST.
+		if s.lookupListener(k.local) != nil {
+			s.stats.TCPNoConn.Add(1)
+			return
+		}
 	}
 	s.stats.TCPNoConn.Add(1)
 	q.sendReset(now, k, seg)

@@ -71,7 +71,7 @@ type Stack struct {
 type Stats struct {
 	TCPSegmentsIn      atomic.Uint64 // TCP segments run; a gro aggregate counts once
 	TCPBadHeader       atomic.Uint64
-	TCPNoConn          atomic.Uint64 // segments for no connection (answered with RST)
+	TCPNoConn          atomic.Uint64 // segments for no connection (answered with RST, or dropped at a listener: RFC 9293 §3.10.7.2)
 	TCPBacklogDrops    atomic.Uint64 // SYNs dropped: listen backlog full
 	TCPConnTableFull   atomic.Uint64 // SYNs dropped: MaxConns reached
 	TCPAcceptFailed    atomic.Uint64 // SYNs tcp.Accept refused

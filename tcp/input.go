@@ -745,7 +745,9 @@ func (c *Conn) onFIN(now clock.Instant) {
 // this Conn (no RST is sent from TIME-WAIT) and Accept the SYN; otherwise it
 // hands the SYN to OnSegment, which answers with a challenge ACK (RFC 5961 §4).
 func (c *Conn) TimeWaitReusable(syn *Segment) bool {
-	if c.state != StateTimeWait || syn.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST) != wire.FlagSYN {
+	// With FIN it is no SYN Accept takes (REFERENCES item 22): ending
+	// TIME-WAIT for it would only cut 2*MSL short.
+	if c.state != StateTimeWait || syn.Flags&(wire.FlagSYN|wire.FlagACK|wire.FlagRST|wire.FlagFIN) != wire.FlagSYN {
 		return false
 	}
 	if c.tsOK && syn.Options.HasTimestamp {
