@@ -59,6 +59,34 @@ var lossVariants = []struct {
 	{"CUBIC/SACK+RACK", func(c *Config) {}},
 }
 
+// lossResult is a variant's mean over seeds of lossTransfer.
+type lossResult struct {
+	mbit       float64 // simulated goodput, Mbit/s
+	rtos, retx float64 // retransmission timeouts and retransmitted segments per transfer
+}
+
+// lossRun runs lossTransfer of size bytes at lossPermille for seeds 0 to
+// seeds-1 with the variant's configuration, and returns the means.
+func lossRun(t testing.TB, setup func(*Config), size, lossPermille, seeds int) lossResult {
+	cfg := DefaultConfig()
+	cfg.SendBufferSize, cfg.RecvBufferSize = 1<<20, 1<<20
+	setup(&cfg)
+	var total time.Duration
+	var timeouts, retx uint64
+	for seed := range seeds {
+		d, i := lossTransfer(t, cfg, size, lossPermille, uint64(seed))
+		total += d
+		timeouts += i.Timeouts
+		retx += i.Retransmits
+	}
+	mean := total / time.Duration(seeds)
+	return lossResult{
+		mbit: float64(size*8) / mean.Seconds() / 1e6,
+		rtos: float64(timeouts) / float64(seeds),
+		retx: float64(retx) / float64(seeds),
+	}
+}
+
 // BenchmarkThroughputUnderLoss reports the simulated goodput of a 4 MiB
 // transfer over a 2 ms RTT path with 1% random loss in both directions, for
 // NewReno and CUBIC with and without SACK and RACK-TLP (mean of 5 seeds).
@@ -67,25 +95,13 @@ var lossVariants = []struct {
 func BenchmarkThroughputUnderLoss(b *testing.B) {
 	for _, v := range lossVariants {
 		b.Run(v.name, func(b *testing.B) {
-			cfg := DefaultConfig()
-			cfg.SendBufferSize, cfg.RecvBufferSize = 1<<20, 1<<20
-			v.cfg(&cfg)
-			const size, seeds = 4 << 20, 5
-			var total time.Duration
-			var timeouts, retx uint64
+			var r lossResult
 			for range b.N {
-				total, timeouts, retx = 0, 0, 0
-				for seed := range seeds {
-					d, i := lossTransfer(b, cfg, size, 10, uint64(seed))
-					total += d
-					timeouts += i.Timeouts
-					retx += i.Retransmits
-				}
+				r = lossRun(b, v.cfg, 4<<20, 10, 5)
 			}
-			mean := total / seeds
-			b.ReportMetric(float64(size*8)/mean.Seconds()/1e6, "sim-Mbit/s")
-			b.ReportMetric(float64(timeouts)/seeds, "RTOs/op")
-			b.ReportMetric(float64(retx)/seeds, "retx/op")
+			b.ReportMetric(r.mbit, "sim-Mbit/s")
+			b.ReportMetric(r.rtos, "RTOs/op")
+			b.ReportMetric(r.retx, "retx/op")
 		})
 	}
 }
