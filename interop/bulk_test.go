@@ -107,7 +107,7 @@ func TestBulkTransferSHA256MatchesWithKernel(t *testing.T) {
 		name string
 		op   byte
 	}{{"client-sends", opUpload}, {"server-sends", opDownload}, {"both-at-once", opBoth}}
-	for _, lt := range linkTypes {
+	for _, lt := range coreLinkTypes {
 		t.Run(lt, func(t *testing.T) {
 			for _, role := range roles {
 				t.Run(role, func(t *testing.T) {

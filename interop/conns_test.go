@@ -51,6 +51,11 @@ func exchange(ctx context.Context, dial func(context.Context) (net.Conn, error),
 	if err != nil {
 		return fmt.Errorf("connection %d: dial: %w", i, err)
 	}
+	return exchangeOn(ctx, c, i)
+}
+
+// exchangeOn is exchange on the connection c, already open; it closes c.
+func exchangeOn(ctx context.Context, c net.Conn, i int) error {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
@@ -78,7 +83,7 @@ func exchange(ctx context.Context, dial func(context.Context) (net.Conn, error),
 func TestSequentialShortConnectionsWithKernel(t *testing.T) {
 	netns.Require(t)
 	const n = 1000
-	for _, lt := range linkTypes {
+	for _, lt := range coreLinkTypes {
 		t.Run(lt, func(t *testing.T) {
 			for _, role := range roles {
 				t.Run(role, func(t *testing.T) {
@@ -114,29 +119,57 @@ func TestSequentialShortConnectionsWithKernel(t *testing.T) {
 }
 
 // TestConcurrentShortConnectionsWithKernel opens 100 connections at once,
-// each with one request and one reply.
+// each with one request and one reply. Every dial runs in a goroutine of its
+// own (the kernel's on a namespace thread of its own), and no request is sent
+// before every dial has returned, so all 100 connections are open at one
+// moment: our stack must hold all of them then.
 func TestConcurrentShortConnectionsWithKernel(t *testing.T) {
 	netns.Require(t)
 	const n = 100
-	for _, lt := range linkTypes {
+	for _, lt := range coreLinkTypes {
 		t.Run(lt, func(t *testing.T) {
 			for _, role := range roles {
 				t.Run(role, func(t *testing.T) {
 					r := newRig(t, lt, rigOptions{})
+					// A kernel dialer per connection, not the rig's few
+					// workers, so the kernel's handshakes overlap too.
+					r.dialer = startDialer(t, r.kernel, n)
 					dial, serverErrs := r.connect(t, role, 7001, serveRequest)
 					ctx := deadline(t, time.Minute)
-					var wg sync.WaitGroup
+					var wg, dialed sync.WaitGroup
+					allDialed := make(chan struct{})
 					errs := make(chan error, n)
 					start := time.Now()
+					dialed.Add(n)
 					for i := range n {
 						wg.Go(func() {
-							if err := exchange(ctx, dial, i); err != nil {
+							c, err := dial(ctx)
+							dialed.Done()
+							if err != nil {
+								errs <- fmt.Errorf("connection %d: dial: %w", i, err)
+								return
+							}
+							<-allDialed
+							if err := exchangeOn(ctx, c, i); err != nil {
 								errs <- err
 							}
 						})
 					}
+					dialed.Wait()
+					// Nothing was sent yet, so no server has closed: every
+					// connection that was dialed is open now. (A kernel dial
+					// returns as its ACK leaves, maybe before our stack has
+					// read it: give that a moment.)
+					open := r.st.Stack().NumConns()
+					for end := time.Now().Add(2 * time.Second); open < n && time.Now().Before(end); open = r.st.Stack().NumConns() {
+						time.Sleep(time.Millisecond)
+					}
+					close(allDialed)
 					wg.Wait()
 					close(errs)
+					if open != n {
+						t.Errorf("%d connections open in our stack once all %d dials returned; want all of them at once", open, n)
+					}
 					failed := 0
 					for err := range errs {
 						if failed < 5 {
@@ -152,7 +185,7 @@ func TestConcurrentShortConnectionsWithKernel(t *testing.T) {
 						t.Errorf("server: %v", serr)
 					default:
 					}
-					t.Logf("%d concurrent connections in %v", n, time.Since(start).Round(time.Millisecond))
+					t.Logf("%d concurrent connections (%d open at once) in %v", n, open, time.Since(start).Round(time.Millisecond))
 				})
 			}
 		})

@@ -11,6 +11,9 @@
 //     our AF_PACKET socket is bound to the second end (whose kernel has no
 //     address). The veth keeps its default offloads, so super-frames flow here
 //     too, as GSO packets with their metadata.
+//   - afpacket-v3: the same with the TPACKET_V3 block ring instead of the
+//     default frame ring; only the core tests (bulk, short connections,
+//     half-close, closed port, vanishing peer) run over it.
 //
 // Every rig can also run over IPv6 (rigOptions.ipv6): the kernel then holds
 // 2001:2::1/64 besides its IPv4 address and our stack 2001:2::2/64 (RFC 5180's

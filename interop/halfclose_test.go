@@ -41,10 +41,10 @@ func readToEOF(c net.Conn, limit int) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// forLinksFamiliesRoles runs f as a subtest for every link type, address
+// forLinksFamiliesRoles runs f as a subtest for every core link type, address
 // family and role.
 func forLinksFamiliesRoles(t *testing.T, f func(t *testing.T, lt, fam, role string)) {
-	for _, lt := range linkTypes {
+	for _, lt := range coreLinkTypes {
 		t.Run(lt, func(t *testing.T) {
 			for _, fam := range families {
 				t.Run(fam, func(t *testing.T) {

@@ -162,8 +162,12 @@ func (r *rig) runMeasuredTransfer(t *testing.T, role string, op byte, size int64
 // data going each way, one direction at a time so each cell measures one
 // sender's loss recovery (SACK, RACK-TLP; RFC 6675, RFC 8985) against the
 // other's ACKs. Every byte is hashed by sender and receiver; the digests must
-// match. Throughput and both sides' retransmission counters are logged per
-// cell, and a summary at the end.
+// match. Over TAP the same runs again with segmentation offload off (32 MiB
+// each), so that the loss falls on single MTU-sized segments, close to 500
+// independent losses of data per transfer, rather than on a few dozen whole
+// super-frames.
+// Throughput and both sides' retransmission counters are logged per cell,
+// and a summary at the end.
 func TestBulkSHA256UnderTwoPercentLossAndReordering_RFC8985(t *testing.T) {
 	netns.Require(t)
 	size := lossSize(t)
@@ -185,49 +189,78 @@ func TestBulkSHA256UnderTwoPercentLossAndReordering_RFC8985(t *testing.T) {
 	)
 	start := time.Now()
 	seed := uint64(0)
+	// cell runs one direction on one rig and checks that the faults and
+	// the sender's retransmissions both happened.
+	cell := func(t *testing.T, lt, name string, d dir, size, sure int64, o rigOptions) {
+		seed++
+		fc := &fault.Config{Rx: lossFaults, Tx: lossFaults, Seed: seed}
+		o.faults = fc
+		r := newRig(t, lt, o)
+		res, st := r.runMeasuredTransfer(t, d.role, d.op, size, seed)
+		rx, tx := r.dev.(*fault.Device).DirCounts()
+		ds := r.dev.Stats()
+		c := lossCell{name: name + " " + d.name, sender: d.sender, res: res, stats: st, rx: rx, tx: tx, frames: [2]uint64{ds.RxFrames, ds.TxFrames}}
+		t.Log(c)
+		mu.Lock()
+		cells = append(cells, c)
+		mu.Unlock()
+		// Without loss and reordering both ways the cell proves
+		// nothing. A transfer shrunk by OFFLOAD_INTEROP_SIZE may be
+		// too few frames for a 1% draw to hit each way; from sure
+		// bytes on it is enough.
+		if rx.Dropped == 0 || tx.Dropped == 0 || rx.Reordered == 0 || tx.Reordered == 0 {
+			if size >= sure {
+				t.Errorf("faults received %+v, sent %+v: loss and reordering were not injected both ways", rx, tx)
+			} else {
+				t.Logf("too small a transfer (%d bytes) to draw loss and reordering both ways: received %+v, sent %+v", size, rx, tx)
+			}
+		}
+		// Some of the sender's data was lost: its retransmissions repaired it.
+		switch {
+		case d.sender == "offload" && st.ours != nil && st.ours.Retransmits == 0:
+			t.Errorf("our stack sent %d MiB through 2%% loss without retransmitting", size>>20)
+		case d.sender == "kernel" && st.kernel != nil && st.kernel.TotalRetrans == 0:
+			t.Error("the kernel sent through 2% loss without retransmitting")
+		}
+	}
 	for _, lt := range linkTypes {
 		t.Run(lt, func(t *testing.T) {
 			for _, fam := range families {
 				t.Run(fam, func(t *testing.T) {
 					for _, d := range dirs {
-						seed++
 						t.Run(strings.ReplaceAll(d.name, " ", "-"), func(t *testing.T) {
-							fc := &fault.Config{Rx: lossFaults, Tx: lossFaults, Seed: seed}
-							r := newRig(t, lt, rigOptions{faults: fc, ipv6: fam == famIPv6})
-							res, st := r.runMeasuredTransfer(t, d.role, d.op, size, seed)
-							rx, tx := r.dev.(*fault.Device).DirCounts()
-							ds := r.dev.Stats()
-							c := lossCell{name: lt + " " + fam + " " + d.name, sender: d.sender, res: res, stats: st, rx: rx, tx: tx, frames: [2]uint64{ds.RxFrames, ds.TxFrames}}
-							t.Log(c)
-							mu.Lock()
-							cells = append(cells, c)
-							mu.Unlock()
-							// Without loss and reordering both ways the cell proves
-							// nothing. A transfer shrunk by OFFLOAD_INTEROP_SIZE may be
-							// too few frames (TAP's are mostly 64 KiB super-frames)
-							// for a 1% draw to hit each way; 64 MiB is many more frames
-							// each way (over 1,200 measured, so a 1% draw misses
-							// a direction with odds below 1e-5).
-							if rx.Dropped == 0 || tx.Dropped == 0 || rx.Reordered == 0 || tx.Reordered == 0 {
-								if size >= 64<<20 {
-									t.Errorf("faults received %+v, sent %+v: loss and reordering were not injected both ways", rx, tx)
-								} else {
-									t.Logf("too small a transfer (%d bytes) to draw loss and reordering both ways: received %+v, sent %+v", size, rx, tx)
-								}
-							}
-							// Some of the sender's data was lost: its retransmissions repaired it.
-							switch {
-							case d.sender == "offload" && st.ours != nil && st.ours.Retransmits == 0:
-								t.Errorf("our stack sent %d MiB through 2%% loss without retransmitting", size>>20)
-							case d.sender == "kernel" && st.kernel != nil && st.kernel.TotalRetrans == 0:
-								t.Error("the kernel sent through 2% loss without retransmitting")
-							}
+							// TAP's frames are mostly 64 KiB super-frames: 64 MiB
+							// is over 1,200 frames each way (measured), so a 1%
+							// draw misses a direction with odds below 1e-5.
+							cell(t, lt, lt+" "+fam, d, size, 64<<20, rigOptions{ipv6: fam == famIPv6})
 						})
 					}
 				})
 			}
 		})
 	}
+	// The same over TAP without segmentation offload: every frame either
+	// way is one MTU-sized segment, so 2% loss is hundreds of independent
+	// losses per transfer rather than a few dozen lost super-frames, and
+	// the senders' recovery (SACK scoreboards, RACK) is exercised hard.
+	// Half the size keeps the time in check: without TSO both sides spend
+	// a system call or a software segmentation per 1.5 KB frame.
+	mtuSize := max(size/2, min(size, 1<<20))
+	t.Run("tap-mtu-frames", func(t *testing.T) {
+		for _, fam := range families {
+			t.Run(fam, func(t *testing.T) {
+				for _, d := range dirs {
+					t.Run(strings.ReplaceAll(d.name, " ", "-"), func(t *testing.T) {
+						// 32 MiB is over 23,000 data frames one way and
+						// over 2,200 ACK frames the other (measured: the
+						// receivers acknowledge aggregates), so a 1% draw
+						// misses a direction with odds below 1e-9.
+						cell(t, linkTAP, "tap-mtu "+fam, d, mtuSize, 32<<20, rigOptions{ipv6: fam == famIPv6, noTSO: true})
+					})
+				}
+			})
+		}
+	})
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d transfers under %.0f%% loss and %.0f%% reordering each way, %v in all:\n",
 		len(cells), lossFaults.Loss*100, lossFaults.Reorder*100, time.Since(start).Round(time.Millisecond))

@@ -165,7 +165,7 @@ func checkNegotiated(t *testing.T, role string, cfg tcp.Config, ourMSS int, ki s
 // ECONNREFUSED; both ways: our SYN to the kernel, the kernel's SYN to us.
 func TestConnectToClosedPortIsRefused_RFC9293_3_10_7_1(t *testing.T) {
 	netns.Require(t)
-	for _, lt := range linkTypes {
+	for _, lt := range coreLinkTypes {
 		t.Run(lt, func(t *testing.T) {
 			for _, role := range roles {
 				t.Run(role, func(t *testing.T) {

@@ -55,9 +55,18 @@ var families = []string{famIPv4, famIPv6}
 const (
 	linkTAP      = "tap"
 	linkAFPacket = "afpacket"
+	// linkAFPacketV3: the afpacket topology with the TPACKET_V3 block ring
+	// (afpacket.Config.Blocks) instead of the default frame ring. Only the
+	// core tests run over it (coreLinkTypes), to keep CI's time down.
+	linkAFPacketV3 = "afpacket-v3"
 )
 
 var linkTypes = []string{linkTAP, linkAFPacket}
+
+// coreLinkTypes are the links of the core kernel-interop tests (bulk,
+// short connections, half-close, closed port, vanishing peer): every link
+// type, and AF_PACKET with either ring.
+var coreLinkTypes = []string{linkTAP, linkAFPacket, linkAFPacketV3}
 
 // rig is one offload stack on a real link with the Linux kernel as its peer.
 //
@@ -72,6 +81,9 @@ var linkTypes = []string{linkTAP, linkAFPacket}
 //     kernel has no address (so it stays silent). The veth keeps its default
 //     offloads, so the kernel sends TSO super-frames that AF_PACKET reports
 //     whole with their GSO metadata.
+//   - afpacket-v3: the afpacket topology, our socket reading a TPACKET_V3
+//     block ring (the kernel hands over blocks of frames) instead of the
+//     default TPACKET_V2 frame ring.
 //
 // With rigOptions.ipv6 both sides also hold an IPv6 address on the same link
 // (kernelPrefix6, ourPrefix6) and the rig's connections use it: IPv6 stays on
@@ -124,6 +136,10 @@ type rigOptions struct {
 	// and connections use it; IPv6 stays on on the kernel's interface (the
 	// kernel then also sends router solicitations and MLD reports our way).
 	ipv6 bool
+	// noTSO (TAP only): the device offloads checksums but not segmentation,
+	// so the kernel and our stack exchange MTU-sized frames and link/fault
+	// loses single segments, not whole super-frames.
+	noTSO bool
 }
 
 // ourStack is our stack as the tests use it: offload.Stack's methods, over a
@@ -154,7 +170,7 @@ func newRig(t testing.TB, lt string, o rigOptions) *rig {
 	switch lt {
 	case linkTAP:
 		r.kernel = netns.NewHost(t, "itap")
-		d, err := tap.Open(tap.Config{Netns: r.kernel.Path(), TSO: true, MTU: o.mtu})
+		d, err := tap.Open(tap.Config{Netns: r.kernel.Path(), TSO: !o.noTSO, Checksum: true, MTU: o.mtu})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +188,7 @@ func newRig(t testing.TB, lt string, o rigOptions) *rig {
 			d.Close()
 			t.Fatal(err)
 		}
-	case linkAFPacket:
+	case linkAFPacket, linkAFPacketV3:
 		p := netns.NewPair(t, netns.PairConfig{Name: "iafp", AddrA: kernelPrefix, DisableIPv6: !o.ipv6, MTU: o.mtu})
 		if o.ipv6 {
 			if err := p.A.AddAddr(p.IfA, kernelPrefix6); err != nil {
@@ -185,7 +201,7 @@ func newRig(t testing.TB, lt string, o rigOptions) *rig {
 				t.Fatal(err)
 			}
 		}
-		d, err := afpacket.Open(afpacket.Config{Interface: p.IfB, Netns: p.B.Path()})
+		d, err := afpacket.Open(afpacket.Config{Interface: p.IfB, Netns: p.B.Path(), Blocks: lt == linkAFPacketV3})
 		if err != nil {
 			t.Fatal(err)
 		}

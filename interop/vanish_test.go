@@ -82,7 +82,7 @@ func checkTimedOut(t *testing.T, err error, after, bound time.Duration) {
 // user timeout or the retransmission limit runs out, not hang.
 func TestPeerVanishingWhileWeSendEndsInTimeout_RFC9293_3_8_3(t *testing.T) {
 	netns.Require(t)
-	for _, lt := range linkTypes {
+	for _, lt := range coreLinkTypes {
 		t.Run(lt, func(t *testing.T) {
 			for _, v := range vanishers {
 				t.Run(v.name, func(t *testing.T) {
@@ -148,7 +148,7 @@ func TestPeerVanishingWhileWeSendEndsInTimeout_RFC9293_3_8_3(t *testing.T) {
 // on, the blocked Read must fail with ETIMEDOUT after the unanswered probes.
 func TestPeerVanishingWhileWeReceiveEndsInKeepaliveTimeout_RFC1122_4_2_3_6(t *testing.T) {
 	netns.Require(t)
-	for _, lt := range linkTypes {
+	for _, lt := range coreLinkTypes {
 		t.Run(lt, func(t *testing.T) {
 			for _, v := range vanishers {
 				t.Run(v.name, func(t *testing.T) {
