@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,18 +31,21 @@ type clientConfig struct {
 	count   int
 	msg     int
 	timeout time.Duration
+	// recv: the SHA-256 the received bytes must have (nil: not checked).
+	expectSHA []byte
 }
 
-var clientModes = []string{"bulk", "sink", "rr"}
+var clientModes = []string{"bulk", "sink", "recv", "rr"}
 
 func parseClientFlags(args []string, stderr io.Writer) (clientConfig, error) {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	lf := addLinkFlags(fs)
 	connect := fs.String("connect", "", "server address and port, e.g. 198.18.0.1:5001")
-	mode := fs.String("mode", "", "bulk (send --size bytes, half-close, wait for the server to close: any discard server), sink (bulk with a SHA-256 check against offload serve --mode sink), rr (request/response round trips against an echo server)")
+	mode := fs.String("mode", "", "bulk (send --size bytes, half-close, wait for the server to close: any discard server), sink (bulk with a SHA-256 check against offload serve --mode sink), recv (read what the server sends until it closes, e.g. offload serve --mode source, and print its SHA-256), rr (request/response round trips against an echo server)")
 	size := fs.String("size", "256MiB", "bulk, sink: bytes per transfer (suffixes KiB, MiB, GiB)")
-	count := fs.Int("count", 0, "bulk, sink: transfers, one connection each (default 1); rr: round trips (default 10000)")
+	count := fs.Int("count", 0, "bulk, sink, recv: transfers, one connection each (default 1); rr: round trips (default 10000)")
+	expect := fs.String("expect-sha256", "", "recv: fail unless the bytes received have this SHA-256 (64 hex digits, as sha256sum prints it)")
 	msg := fs.Int("msg", 64, "rr: request and response size in bytes")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	if err := parseLinkCommand(fs, stderr, "client", "--connect HOST:PORT --mode "+strings.Join(clientModes, "|")+" [--size N] [--count N]",
@@ -65,10 +71,8 @@ func parseClientFlags(args []string, stderr io.Writer) (clientConfig, error) {
 	}
 	c.mode = *mode
 	switch c.mode {
-	case "bulk", "sink":
-		if c.count == 0 {
-			c.count = 1
-		}
+	case "bulk", "sink", "recv":
+		c.count = 1
 	case "rr":
 		c.count = 10000
 	case "":
@@ -89,6 +93,14 @@ func parseClientFlags(args []string, stderr io.Writer) (clientConfig, error) {
 		return c, fmt.Errorf("--msg %d: want 1 to 1048576 bytes", *msg)
 	}
 	c.msg = *msg
+	if *expect != "" {
+		if c.mode != "recv" {
+			return c, fmt.Errorf("--expect-sha256 is for --mode recv only")
+		}
+		if c.expectSHA, err = hex.DecodeString(*expect); err != nil || len(c.expectSHA) != sha256.Size {
+			return c, fmt.Errorf("--expect-sha256 %q: want 64 hex digits", *expect)
+		}
+	}
 	if *timeout <= 0 {
 		return c, fmt.Errorf("--timeout %v: want a positive duration", *timeout)
 	}
@@ -138,7 +150,7 @@ func client(ctx context.Context, c clientConfig, out io.Writer) error {
 	}
 	defer st.Close()
 	inNS, _ := c.link.where()
-	fmt.Fprintf(out, "offload: %v over %s %s%s → %v, mode %s\n", c.link.addr, c.link.kind, a.ifname, inNS, c.connect, c.mode)
+	fmt.Fprintf(out, "offload: %v over %s %s%s%s → %v, mode %s\n", c.link.addr, c.link.kind, a.ifname, c.link.ringNote(), inNS, c.connect, c.mode)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	defer tw.Flush()
 	switch c.mode {
@@ -163,6 +175,27 @@ func client(ctx context.Context, c clientConfig, out io.Writer) error {
 			if c.mode == "sink" && !r.Verified {
 				tw.Flush()
 				return fmt.Errorf("transfer %d: the server's SHA-256 of the data differs from ours: data was corrupted", i+1)
+			}
+			total += r.Bytes
+			elapsed += r.Duration
+		}
+		if c.count > 1 {
+			fmt.Fprintf(tw, "all\t%d\t%.3f\t%.2f\t\t\n", total, elapsed.Seconds(), bench.BulkResult{Bytes: total, Duration: elapsed}.Gbps())
+		}
+	case "recv":
+		fmt.Fprintf(tw, "transfer\tbytes\tseconds\tGbit/s\tSHA-256\t\n")
+		var total int64
+		var elapsed time.Duration
+		for i := range c.count {
+			r, sum, err := clientReceive(ctx, st, c)
+			if err != nil {
+				tw.Flush()
+				return fmt.Errorf("transfer %d: after %d bytes: %w", i+1, r.Bytes, explainClientError(ctx, c, err))
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%.3f\t%.2f\t%x\t\n", i+1, r.Bytes, r.Duration.Seconds(), r.Gbps(), sum)
+			if c.expectSHA != nil && !bytes.Equal(sum, c.expectSHA) {
+				tw.Flush()
+				return fmt.Errorf("transfer %d: SHA-256 of the %d bytes received is %x, not the expected %x", i+1, r.Bytes, sum, c.expectSHA)
 			}
 			total += r.Bytes
 			elapsed += r.Duration
@@ -227,6 +260,26 @@ func clientTransfer(ctx context.Context, st *offload.Stack, c clientConfig) (ben
 		return bench.BulkResult{Bytes: sent}, fmt.Errorf("waiting for the server to close: %w", err)
 	}
 	return bench.BulkResult{Bytes: sent, Duration: time.Since(start)}, nil
+}
+
+// clientReceive runs one recv transfer on a fresh connection: it reads until
+// the server closes, hashing what arrives, and times from the connection's
+// establishment to the server's FIN.
+func clientReceive(ctx context.Context, st *offload.Stack, c clientConfig) (bench.BulkResult, []byte, error) {
+	conn, err := st.DialContext(ctx, "tcp", c.connect.String())
+	if err != nil {
+		return bench.BulkResult{}, nil, err
+	}
+	defer conn.Close()
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
+	start := time.Now()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, conn, make([]byte, 256<<10))
+	r := bench.BulkResult{Bytes: n, Duration: time.Since(start)}
+	if err != nil {
+		return r, nil, err
+	}
+	return r, h.Sum(nil), nil
 }
 
 // explainClientError turns what a dial or transfer returned into advice.

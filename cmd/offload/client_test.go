@@ -23,8 +23,8 @@ func TestServeFlagsAreValidated(t *testing.T) {
 	}{
 		{base, ""},
 		{with("--port", "8080", "--iface", "t0", "--netns", "x", "--kernel-addr", "198.18.0.1/24", "--gateway", "198.18.0.254"), ""},
-		{[]string{"--addr", "198.18.0.2/24", "--mode", "echo"}, "--link is required: tap, afxdp, afpacket or auto"},
-		{with("--link", "xdp"), `--link "xdp": want tap, afxdp, afpacket or auto`},
+		{[]string{"--addr", "198.18.0.2/24", "--mode", "echo"}, "--link is required: tap, afxdp, afpacket, tc-tap or auto"},
+		{with("--link", "xdp"), `--link "xdp": want tap, afxdp, afpacket, tc-tap or auto`},
 		{[]string{"--link", "afpacket", "--addr", "198.18.0.2/24", "--mode", "echo"}, "--link afpacket needs --iface"},
 		{[]string{"--link", "afpacket", "--iface", "e0", "--kernel-addr", "198.18.0.1/24", "--addr", "198.18.0.2/24", "--mode", "echo"}, "--kernel-addr is for --link tap only"},
 		{[]string{"--link", "tap", "--mode", "echo"}, "--addr is required"},
@@ -34,7 +34,12 @@ func TestServeFlagsAreValidated(t *testing.T) {
 		{with("--kernel-addr", "198.18.0.2/24"), "the kernel and offload each need their own address"},
 		{with("--iface", "this-name-is-far-too-long"), "is not a valid interface name"},
 		{with("--mtu", "100"), "--mtu 100: want 576 to 65521"},
-		{with("--mode", "chargen"), `--mode "chargen": want one of discard, echo, http, sink`},
+		{with("--mode", "chargen"), `--mode "chargen": want one of discard, echo, http, sink, source`},
+		{with("--mode", "source", "--size", "1KiB"), ""},
+		{with("--mode", "source", "--size", "-5"), `--size: "-5" is not a size`},
+		{with("--size", "1MiB"), "--size is for --mode source only"},
+		{[]string{"--link", "afpacket", "--iface", "e0", "--afpacket-ring", "blocks", "--addr", "198.18.0.2/24", "--mode", "echo"}, ""},
+		{[]string{"--link", "auto", "--iface", "e0", "--afpacket-ring", "blocks", "--addr", "198.18.0.2/24", "--mode", "echo"}, "--afpacket-ring blocks is for --link afpacket only"},
 		{[]string{"--link", "tap", "--addr", "198.18.0.2/24"}, "--mode is required"},
 		{with("--port", "70000"), "--port 70000: want 1 to 65535"},
 		{with("stray"), `unexpected argument "stray"`},
@@ -69,8 +74,16 @@ func TestClientFlagsAreValidated(t *testing.T) {
 		{[]string{"--link", "tap", "--addr", "198.18.0.2/24", "--connect", "198.18.0.1", "--mode", "bulk"}, "want an IPv4 address and a port"},
 		{[]string{"--link", "tap", "--addr", "198.18.0.2/24", "--connect", "198.18.0.2:80", "--mode", "bulk"}, "is the stack's own address"},
 		{[]string{"--link", "tap", "--addr", "198.18.0.2/24", "--connect", "10.1.1.1:80", "--mode", "bulk"}, "no --gateway is set"},
-		{with(), "--mode is required: bulk, sink, rr"},
-		{with("--mode", "stream"), `--mode "stream": want one of bulk, sink, rr`},
+		{with(), "--mode is required: bulk, sink, recv, rr"},
+		{with("--mode", "stream"), `--mode "stream": want one of bulk, sink, recv, rr`},
+		{with("--mode", "recv", "--count", "3"), ""},
+		{with("--mode", "recv", "--expect-sha256", strings.Repeat("ab", 32)), ""},
+		{with("--mode", "recv", "--expect-sha256", "abc"), "--expect-sha256 \"abc\": want 64 hex digits"},
+		{with("--mode", "recv", "--expect-sha256", strings.Repeat("xy", 32)), "want 64 hex digits"},
+		{with("--mode", "bulk", "--expect-sha256", strings.Repeat("ab", 32)), "--expect-sha256 is for --mode recv only"},
+		{[]string{"--link", "afpacket", "--iface", "e0", "--afpacket-ring", "blocks", "--addr", "198.18.0.2/24", "--connect", "198.18.0.1:5001", "--mode", "recv"}, ""},
+		{with("--mode", "bulk", "--afpacket-ring", "blocks"), "--afpacket-ring blocks is for --link afpacket only"},
+		{with("--mode", "bulk", "--afpacket-ring", "v3"), `--afpacket-ring "v3": want frames (TPACKET_V2) or blocks (TPACKET_V3)`},
 		{with("--mode", "bulk", "--size", "lots"), `--size: "lots" is not a size`},
 		{with("--mode", "bulk", "--size", "0"), "is not a size"},
 		{with("--mode", "bulk", "--count", "-1"), "--count -1"},
@@ -89,6 +102,14 @@ func TestClientFlagsAreValidated(t *testing.T) {
 	c, err := parseClientFlags(with("--mode", "sink", "--size", "3MiB", "--count", "4"), io.Discard)
 	if err != nil || c.size != 3<<20 || c.count != 4 {
 		t.Errorf("parsed %+v, %v", c, err)
+	}
+	c, err = parseClientFlags([]string{"--link", "afpacket", "--iface", "e0", "--addr", "198.18.0.2/24", "--connect", "198.18.0.1:5001", "--mode", "recv"}, io.Discard)
+	if err != nil || c.link.blocks || c.count != 1 || c.expectSHA != nil {
+		t.Errorf("recv defaults: %+v, %v; want the frame ring, one transfer, no digest to check", c, err)
+	}
+	c, err = parseClientFlags([]string{"--link", "afpacket", "--iface", "e0", "--afpacket-ring", "blocks", "--addr", "198.18.0.2/24", "--connect", "198.18.0.1:5001", "--mode", "recv"}, io.Discard)
+	if err != nil || !c.link.blocks {
+		t.Errorf("--afpacket-ring blocks: %+v, %v", c, err)
 	}
 	c, err = parseClientFlags(with("--mode", "rr"), io.Discard)
 	if err != nil || c.count != 10000 || c.msg != 64 {

@@ -7,13 +7,17 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"strings"
+	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"offload"
 	"offload/bench"
-	"offload/internal/netns"
+	"offload/internal/sys"
 	"offload/link/pipe"
 	"offload/tcp"
 )
@@ -64,12 +68,14 @@ func runDemo(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := netns.CheckPrivileges(); err != nil {
+	if err := demoPrivileges(); err != nil {
 		fmt.Printf("Not root (%v): running the in-memory demo, two offload stacks over link/pipe.\n", firstLine(err))
 		return runInMemoryDemo(*size, *rounds, *msg, *mtu, *busy)
 	}
 	fmt.Println("Running offload against the Linux kernel in network namespaces (198.18.0.0/15), and kernel against kernel over the same veth.")
-	rows, err := demoKernel(*size, *rounds, *msg, *busy)
+	var created cleanups
+	defer onInterrupt(&created)()
+	rows, err := demoKernel(&created, *size, *rounds, *msg, *busy)
 	printKernelDemo(os.Stdout, rows, *msg)
 	if err != nil {
 		return err
@@ -83,6 +89,80 @@ func runDemo(args []string) error {
 		}
 	}
 	return nil
+}
+
+// demoPrivileges says what the kernel demo lacks: namespaces and veth pairs
+// need CAP_SYS_ADMIN and CAP_NET_ADMIN, the AF_PACKET and AF_XDP sockets
+// CAP_NET_RAW.
+func demoPrivileges() error {
+	var missing []string
+	for _, c := range []struct {
+		cap  int
+		what string
+	}{
+		{sys.CapSysAdmin, "CAP_SYS_ADMIN (network namespaces)"},
+		{sys.CapNetAdmin, "CAP_NET_ADMIN (veth pairs, TAP devices, addresses)"},
+		{sys.CapNetRaw, "CAP_NET_RAW (AF_PACKET and AF_XDP sockets)"},
+	} {
+		if !sys.HasCapability(c.cap) {
+			missing = append(missing, c.what)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the kernel demo needs root; missing %s. Run it as root (sudo offload demo) to see offload against the kernel",
+		strings.Join(missing, ", "))
+}
+
+// cleanups are what the kernel demo created and must remove, also when it
+// is interrupted: its measurements block in calls that cannot be cancelled,
+// so a signal handler removes these and ends the process.
+type cleanups struct {
+	mu sync.Mutex
+	fs []func()
+}
+
+// add registers f; run calls it once, newest first.
+func (c *cleanups) add(f func()) {
+	c.mu.Lock()
+	c.fs = append(c.fs, f)
+	c.mu.Unlock()
+}
+
+func (c *cleanups) run() {
+	c.mu.Lock()
+	fs := c.fs
+	c.fs = nil
+	c.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+// onInterrupt makes SIGINT and SIGTERM run c and end the process with
+// 128+signal, saying so on stderr; the returned function stops that.
+func onInterrupt(c *cleanups) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(os.Stderr, "\noffload demo: %v: removing the network namespaces it created\n", s)
+			c.run()
+			code := 130
+			if s == syscall.SIGTERM {
+				code = 143
+			}
+			os.Exit(code)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
 }
 
 func firstLine(err error) string {

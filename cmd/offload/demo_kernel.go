@@ -143,7 +143,7 @@ func rrBetween(client, server party, rounds, msg int) (bench.LatencyResult, erro
 
 // demoKernel runs offload against the Linux kernel in network namespaces, and
 // kernel against kernel over the same veth for comparison.
-func demoKernel(size int64, rounds, msg int, busy time.Duration) ([]kernelRow, error) {
+func demoKernel(created *cleanups, size int64, rounds, msg int, busy time.Duration) ([]kernelRow, error) {
 	if err := netns.RemoveLeftovers(); err != nil {
 		fmt.Fprintf(os.Stderr, "note: could not remove leftovers of an earlier run: %v\n", err)
 	}
@@ -152,6 +152,7 @@ func demoKernel(size int64, rounds, msg int, busy time.Duration) ([]kernelRow, e
 		return nil, fmt.Errorf("creating the network namespaces: %w", err)
 	}
 	defer pair.Close()
+	created.add(func() { pair.Close() }) // the TAP device and AF_XDP's program go with the namespaces
 	var rows []kernelRow
 
 	// kernel ↔ kernel over the veth: the kernel in A gets its own address.
@@ -209,7 +210,7 @@ func demoKernel(size int64, rounds, msg int, busy time.Duration) ([]kernelRow, e
 
 // linkName shortens choose's one-line explanation to the link's name.
 func linkName(how string) string {
-	for _, l := range []string{"AF_XDP", "AF_PACKET"} {
+	for _, l := range []string{"AF_XDP", "AF_PACKET", "TAP"} {
 		if strings.Contains(how, "link: "+l) {
 			return l
 		}

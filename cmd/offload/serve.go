@@ -34,35 +34,38 @@ import (
 // linkOptions say which device the stack runs on and with which address;
 // `offload serve` and `offload client` share them.
 type linkOptions struct {
-	kind       string // "tap", "afpacket", "afxdp" or "auto"
+	kind       string // "tap", "afpacket", "afxdp", "tc-tap" or "auto"
 	iface      string // TAP interface to create (or attach to), or the interface AF_PACKET binds to
 	netns      string // network namespace name (under /run/netns) or path; "" for ours
 	addr       netip.Prefix
 	gateway    netip.Addr
 	kernelAddr netip.Prefix // tap: the address to give the kernel's side of the TAP interface
 	mtu        int          // tap: the interface's MTU
+	blocks     bool         // afpacket: the TPACKET_V3 block ring instead of the TPACKET_V2 frame ring
 }
 
 // linkFlags holds the raw flag values until they are checked.
 type linkFlags struct {
 	kind, iface, netns, addr, gateway, kernelAddr string
 	mtu                                           int
+	ring                                          string
 }
 
 func addLinkFlags(fs *flag.FlagSet) *linkFlags {
 	f := &linkFlags{}
-	fs.StringVar(&f.kind, "link", "", "link type: tap (a TAP interface whose kernel side is the peer), afxdp or afpacket (kernel bypass on an existing interface), or auto (AF_XDP, falling back to AF_PACKET, saying which and why)")
+	fs.StringVar(&f.kind, "link", "", "link type: tap (a TAP interface whose kernel side is the peer), afxdp or afpacket (kernel bypass on an existing interface), tc-tap (a TAP joined to an existing interface by tc filters: needs only CAP_NET_ADMIN), or auto (AF_XDP, then AF_PACKET, then tc-tap, saying which and why)")
 	fs.StringVar(&f.iface, "iface", "", "interface: the TAP interface to create (tap; empty lets the kernel name it), or the existing interface to bind to (afpacket)")
 	fs.StringVar(&f.netns, "netns", "", "network namespace (a name from ip netns list, or a path) that holds the interface; empty for the current one")
 	fs.StringVar(&f.addr, "addr", "", "the stack's IPv4 address with its prefix length, e.g. 198.18.0.2/24")
 	fs.StringVar(&f.gateway, "gateway", "", "next hop for destinations outside --addr's subnet (optional)")
 	fs.StringVar(&f.kernelAddr, "kernel-addr", "", "tap only: assign this address (with prefix length, e.g. 198.18.0.1/24) to the kernel's side of the TAP interface")
 	fs.IntVar(&f.mtu, "mtu", 1500, "tap only: MTU of the TAP interface")
+	fs.StringVar(&f.ring, "afpacket-ring", "frames", "afpacket only: the receive ring: frames (TPACKET_V2, one slot per frame, the kernel wakes us per frame: lowest latency) or blocks (TPACKET_V3, frames packed into blocks handed over when full or after 1 ms: fewer wake-ups under load, ~1 ms latency on a quiet link)")
 	return f
 }
 
 // linkUsage is the usage of the link flags serve and client share.
-const linkUsage = "--link tap|afxdp|afpacket|auto [--iface NAME] [--netns NAME] --addr 198.18.0.2/24"
+const linkUsage = "--link tap|afxdp|afpacket|tc-tap|auto [--iface NAME] [--netns NAME] --addr 198.18.0.2/24"
 
 // parseLinkCommand gives fs the usage text of `offload <name>` (its link
 // flags, then rest, then about), parses args and refuses stray arguments.
@@ -85,7 +88,7 @@ func (f *linkFlags) parse() (linkOptions, error) {
 	o := linkOptions{kind: f.kind, iface: f.iface, netns: f.netns, mtu: f.mtu}
 	switch f.kind {
 	case "tap":
-	case "afpacket", "afxdp", "auto":
+	case "afpacket", "afxdp", "tc-tap", "auto":
 		if f.iface == "" {
 			return o, fmt.Errorf("--link %s needs --iface: the interface to bind to (see `ip link`)", f.kind)
 		}
@@ -93,9 +96,9 @@ func (f *linkFlags) parse() (linkOptions, error) {
 			return o, fmt.Errorf("--kernel-addr is for --link tap only: with %s, address the kernel's interfaces with `ip addr`", f.kind)
 		}
 	case "":
-		return o, errors.New("--link is required: tap, afxdp, afpacket or auto")
+		return o, errors.New("--link is required: tap, afxdp, afpacket, tc-tap or auto")
 	default:
-		return o, fmt.Errorf("--link %q: want tap, afxdp, afpacket or auto", f.kind)
+		return o, fmt.Errorf("--link %q: want tap, afxdp, afpacket, tc-tap or auto", f.kind)
 	}
 	if f.iface != "" && (len(f.iface) > 15 || strings.ContainsAny(f.iface, "/ \t\n:")) {
 		return o, fmt.Errorf("--iface %q is not a valid interface name (at most 15 characters, no '/', ':' or spaces)", f.iface)
@@ -126,6 +129,17 @@ func (f *linkFlags) parse() (linkOptions, error) {
 	if f.mtu < 576 || f.mtu > 65521 {
 		return o, fmt.Errorf("--mtu %d: want 576 to 65521", f.mtu)
 	}
+	switch f.ring {
+	case "frames":
+	case "blocks":
+		// auto and afxdp fall back to link/choose's AF_PACKET, which has the frame ring.
+		if f.kind != "afpacket" {
+			return o, fmt.Errorf("--afpacket-ring blocks is for --link afpacket only")
+		}
+		o.blocks = true
+	default:
+		return o, fmt.Errorf("--afpacket-ring %q: want frames (TPACKET_V2) or blocks (TPACKET_V3)", f.ring)
+	}
 	return o, nil
 }
 
@@ -144,6 +158,15 @@ func (o *linkOptions) netnsPath() (string, error) {
 	return p, nil
 }
 
+// ringNote names the AF_PACKET receive ring for the start-up line when it is
+// not the default.
+func (o *linkOptions) ringNote() string {
+	if o.blocks {
+		return " (TPACKET_V3 block ring)"
+	}
+	return ""
+}
+
 // where names the place of the interface for messages and hints.
 func (o *linkOptions) where() (inNS, ipCmd string) {
 	if o.netns == "" {
@@ -160,9 +183,18 @@ func (o *linkOptions) checkPrivileges() error {
 		if !sys.HasCapability(sys.CapNetAdmin) {
 			missing = append(missing, "CAP_NET_ADMIN (to create the TAP interface)")
 		}
-	case "afpacket", "auto":
+	case "afpacket":
 		if !sys.HasCapability(sys.CapNetRaw) {
-			missing = append(missing, "CAP_NET_RAW (to open an AF_PACKET or AF_XDP socket)")
+			missing = append(missing, "CAP_NET_RAW (to open an AF_PACKET socket)")
+		}
+	case "auto":
+		// The chain ends on tc-tap, which needs CAP_NET_ADMIN alone.
+		if !sys.HasCapability(sys.CapNetRaw) && !sys.HasCapability(sys.CapNetAdmin) {
+			missing = append(missing, "CAP_NET_RAW (to open an AF_PACKET or AF_XDP socket) or CAP_NET_ADMIN (to join a TAP to the interface with tc)")
+		}
+	case "tc-tap":
+		if !sys.HasCapability(sys.CapNetAdmin) {
+			missing = append(missing, "CAP_NET_ADMIN (to create the TAP and the tc filters)")
 		}
 	case "afxdp":
 		if !sys.HasCapability(sys.CapNetRaw) {
@@ -277,7 +309,7 @@ func openLink(o linkOptions) (*attached, error) {
 		}
 		return a, nil
 	case "afpacket":
-		d, err := afpacket.Open(afpacket.Config{Interface: o.iface, Netns: nsPath})
+		d, err := afpacket.Open(afpacket.Config{Interface: o.iface, Netns: nsPath, Blocks: o.blocks})
 		switch {
 		case errors.Is(err, afpacket.ErrNoInterface):
 			return nil, fmt.Errorf("no such interface: there is no %q%s (`%s link` lists them)", o.iface, inNS, ipCmd)
@@ -287,19 +319,22 @@ func openLink(o linkOptions) (*attached, error) {
 			return nil, err
 		}
 		return &attached{dev: d, ifname: o.iface}, nil
-	case "afxdp", "auto":
+	case "afxdp", "tc-tap", "auto":
 		prefer := choose.Auto
-		if o.kind == "afxdp" {
+		switch o.kind {
+		case "afxdp":
 			prefer = choose.AFXDP
+		case "tc-tap":
+			prefer = choose.TAP
 		}
 		d, how, err := choose.Open(o.iface, nsPath, prefer, o.addr.Addr())
 		switch {
-		case errors.Is(err, afxdp.ErrNoInterface) || errors.Is(err, afpacket.ErrNoInterface):
+		case errors.Is(err, afxdp.ErrNoInterface) || errors.Is(err, afpacket.ErrNoInterface) || errors.Is(err, choose.ErrNoInterface):
 			return nil, fmt.Errorf("no such interface: there is no %q%s (`%s link` lists them)", o.iface, inNS, ipCmd)
-		case errors.Is(err, afxdp.ErrNotPrivileged) || errors.Is(err, afpacket.ErrNotPrivileged):
+		case errors.Is(err, afxdp.ErrNotPrivileged) || errors.Is(err, afpacket.ErrNotPrivileged) || errors.Is(err, tap.ErrNotPrivileged):
 			return nil, fmt.Errorf("not privileged: %w", err)
 		case errors.Is(err, afxdp.ErrUnavailable):
-			return nil, fmt.Errorf("%w (try --link auto to fall back to AF_PACKET)", err)
+			return nil, fmt.Errorf("%w (try --link auto to fall back to AF_PACKET or tc-tap)", err)
 		case err != nil:
 			return nil, err
 		}
@@ -328,17 +363,19 @@ type serveConfig struct {
 	link linkOptions
 	mode string
 	port uint16
+	size int64 // source: bytes sent on each connection
 }
 
-var serveModes = []string{"discard", "echo", "http", "sink"}
+var serveModes = []string{"discard", "echo", "http", "sink", "source"}
 
 func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	lf := addLinkFlags(fs)
-	mode := fs.String("mode", "", "what to serve: discard (read and drop, RFC 863), echo (RFC 862), http (net/http: GET /, GET /bytes/N, POST /sha256), sink (offload client --mode sink)")
-	port := fs.Int("port", 0, "TCP port to listen on (default: 9 discard, 7 echo, 80 http, 5001 sink)")
-	if err := parseLinkCommand(fs, stderr, "serve", "--mode "+strings.Join(serveModes, "|")+" [--port N]",
+	mode := fs.String("mode", "", "what to serve: discard (read and drop, RFC 863), echo (RFC 862), http (net/http: GET /, GET /bytes/N, POST /sha256), sink (offload client --mode sink), source (send --size bytes on each connection, then close: offload client --mode recv, nc, ...)")
+	port := fs.Int("port", 0, "TCP port to listen on (default: 9 discard, 7 echo, 80 http, 5001 sink, 5002 source)")
+	size := fs.String("size", "1GiB", "source: bytes to send on each connection (suffixes KiB, MiB, GiB)")
+	if err := parseLinkCommand(fs, stderr, "serve", "--mode "+strings.Join(serveModes, "|")+" [--port N] [--size N]",
 		"Runs a server on the offload stack attached to a network interface, so standard\ntools (curl, nc, iperf-like clients) in another namespace can talk to it.", args); err != nil {
 		return serveConfig{}, err
 	}
@@ -348,7 +385,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, err
 	}
 	c.mode = *mode
-	defaults := map[string]int{"discard": 9, "echo": 7, "http": 80, "sink": 5001}
+	defaults := map[string]int{"discard": 9, "echo": 7, "http": 80, "sink": 5001, "source": 5002}
 	def, ok := defaults[c.mode]
 	if !ok {
 		if c.mode == "" {
@@ -363,6 +400,14 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, fmt.Errorf("--port %d: want 1 to 65535", *port)
 	}
 	c.port = uint16(*port)
+	if c.size, err = parseByteSize(*size); err != nil {
+		return c, fmt.Errorf("--size: %w", err)
+	}
+	sizeSet := false
+	fs.Visit(func(f *flag.Flag) { sizeSet = sizeSet || f.Name == "size" })
+	if sizeSet && c.mode != "source" {
+		return c, fmt.Errorf("--size is for --mode source only (the other servers take what the client sends)")
+	}
 	return c, nil
 }
 
@@ -398,11 +443,24 @@ func serve(ctx context.Context, c serveConfig, out io.Writer, ready func(netip.A
 	defer ln.Close()
 
 	inNS, _ := c.link.where()
-	fmt.Fprintf(out, "offload: serving %s on %v over %s %s%s\n", c.mode, laddr, c.link.kind, a.ifname, inNS)
+	fmt.Fprintf(out, "offload: serving %s on %v over %s %s%s%s\n", c.mode, laddr, c.link.kind, a.ifname, c.link.ringNote(), inNS)
 	if c.link.kernelAddr.IsValid() {
 		fmt.Fprintf(out, "offload: the kernel's side of %s has %v\n", a.ifname, c.link.kernelAddr)
 	}
 	fmt.Fprintf(out, "offload: try %s; Ctrl-C stops\n", serveHint(c, laddr))
+	if c.mode == "source" {
+		// The digest of what each connection gets, to compare with
+		// sha256sum's: computed meanwhile, since it takes ~0.6 s a GiB.
+		digestCtx, stopDigest := context.WithCancel(ctx)
+		digestDone := make(chan struct{})
+		go func() {
+			defer close(digestDone)
+			if sum := sourceSHA256(digestCtx, c.size); sum != nil {
+				fmt.Fprintf(out, "offload: each connection gets %d bytes with SHA-256 %x\n", c.size, sum)
+			}
+		}()
+		defer func() { stopDigest(); <-digestDone }()
+	}
 	if ready != nil {
 		ready(laddr)
 	}
@@ -416,6 +474,8 @@ func serve(ctx context.Context, c serveConfig, out io.Writer, ready func(netip.A
 			errc <- srv.Serve(ln)
 		case "sink":
 			errc <- bench.Sink(ln)
+		case "source":
+			errc <- acceptLoop(ln, &wg, func(conn net.Conn) { serveSource(conn, c.size, out) })
 		default:
 			errc <- acceptLoop(ln, &wg, func(conn net.Conn) { serveStream(conn, c.mode, out) })
 		}
@@ -445,6 +505,8 @@ func serveHint(c serveConfig, laddr netip.AddrPort) string {
 		return fmt.Sprintf("`%scurl http://%v/`", prefix, laddr)
 	case "echo", "discard":
 		return fmt.Sprintf("`%snc %v %d`", prefix, laddr.Addr(), laddr.Port())
+	case "source":
+		return fmt.Sprintf("`%snc %v %d | sha256sum`", prefix, laddr.Addr(), laddr.Port())
 	}
 	return fmt.Sprintf("`%soffload client --mode sink --connect %v ...` from another stack", prefix, laddr)
 }
@@ -486,6 +548,67 @@ func serveStream(conn net.Conn, mode string, out io.Writer) {
 	}
 	fmt.Fprintf(out, "%v: %s %d bytes in %v, %.3f Gbit/s%s\n", conn.RemoteAddr(), map[string]string{"discard": "received", "echo": "echoed"}[mode],
 		n, d.Round(time.Millisecond), float64(n)*8/d.Seconds()/1e9, status)
+}
+
+// sourceBlock returns the block the source server sends over and over: a
+// pattern that does not repeat within 64 KiB, so a misplaced segment changes
+// the SHA-256.
+func sourceBlock() []byte {
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = byte(i*7) ^ byte(i>>8)
+	}
+	return b
+}
+
+// sourceSHA256 is the SHA-256 of the first n bytes the source server sends,
+// or nil if ctx ends first.
+func sourceSHA256(ctx context.Context, n int64) []byte {
+	h := sha256.New()
+	block := sourceBlock()
+	for n > 0 {
+		if ctx.Err() != nil {
+			return nil
+		}
+		k := min(n, int64(len(block)))
+		h.Write(block[:k])
+		n -= k
+	}
+	return h.Sum(nil)
+}
+
+// serveSource sends size bytes of sourceBlock on one connection, then closes
+// gracefully: its FIN after the last byte, then it reads until the client's
+// FIN (discarding anything sent), so unread data cannot turn the close into
+// a reset that would cut the transfer short at the client.
+func serveSource(conn net.Conn, size int64, out io.Writer) {
+	start := time.Now()
+	block := sourceBlock()
+	var sent int64
+	var err error
+	for sent < size && err == nil {
+		var n int
+		n, err = conn.Write(block[:min(size-sent, int64(len(block)))])
+		sent += int64(n)
+	}
+	d := time.Since(start)
+	if err == nil {
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			err = cw.CloseWrite()
+		}
+	}
+	if err == nil {
+		// Everything is written, our FIN queued behind it: how the client
+		// ends its side afterwards (a FIN, or a reset as its stack goes
+		// away) says nothing about the transfer, so it is not reported.
+		conn.SetReadDeadline(time.Now().Add(time.Minute))
+		io.Copy(io.Discard, conn)
+	}
+	status := ""
+	if err != nil {
+		status = " (" + err.Error() + ")"
+	}
+	fmt.Fprintf(out, "%v: sent %d bytes in %v, %.3f Gbit/s%s\n", conn.RemoteAddr(), sent, d.Round(time.Millisecond), float64(sent)*8/d.Seconds()/1e9, status)
 }
 
 // maxHTTPBytes bounds GET /bytes/N.

@@ -155,8 +155,7 @@ func TestServeHTTPOnTAPAnsweredToKernelHTTPClient(t *testing.T) {
 		t.Fatalf("GET /bytes/x: %v %v; want 400", err, resp)
 	}
 
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Log("curl not installed: skipping the curl check")
+	if toolMissing(t, "curl", "curl", "") {
 		return
 	}
 	cmd := h.Command("curl", "-sS", "--max-time", "10", "http://198.18.0.2/")
@@ -259,6 +258,8 @@ func TestNotPrivilegedSaysWhatToDo(t *testing.T) {
 		for _, args := range [][]string{
 			{"serve", "--link", "tap", "--addr", "198.18.0.2/24", "--mode", "echo"},
 			{"serve", "--link", "afpacket", "--iface", "lo", "--netns", "x", "--addr", "198.18.0.2/24", "--mode", "echo"},
+			{"serve", "--link", "auto", "--iface", "lo", "--addr", "198.18.0.2/24", "--mode", "echo"},
+			{"serve", "--link", "tc-tap", "--iface", "lo", "--addr", "198.18.0.2/24", "--mode", "echo"},
 			{"client", "--link", "tap", "--addr", "198.18.0.2/24", "--connect", "198.18.0.1:5001", "--mode", "bulk"},
 		} {
 			var err error
@@ -286,7 +287,9 @@ func TestNotPrivilegedSaysWhatToDo(t *testing.T) {
 	t.Logf("as nobody:\n%s", out)
 	for _, want := range []string{
 		"serve: not privileged: this needs root; missing CAP_NET_ADMIN (to create the TAP interface). Run it as root (sudo offload ...)",
-		"serve: not privileged: this needs root; missing CAP_NET_RAW (to open an AF_PACKET or AF_XDP socket) and CAP_SYS_ADMIN (to enter network namespace x)",
+		"serve: not privileged: this needs root; missing CAP_NET_RAW (to open an AF_PACKET socket) and CAP_SYS_ADMIN (to enter network namespace x)",
+		"serve: not privileged: this needs root; missing CAP_NET_RAW (to open an AF_PACKET or AF_XDP socket) or CAP_NET_ADMIN (to join a TAP to the interface with tc)",
+		"serve: not privileged: this needs root; missing CAP_NET_ADMIN (to create the TAP and the tc filters)",
 		"setcap cap_net_admin,cap_net_raw,cap_sys_admin+ep",
 		"client: not privileged: this needs root; missing CAP_NET_ADMIN",
 	} {
@@ -329,10 +332,11 @@ func TestNoTunDeviceSaysWhatToDo(t *testing.T) {
 }
 
 // TestServeEchoOverAFXDPAndAuto runs `offload serve --link afxdp` and
-// `--link auto` (AF_XDP, falling back to AF_PACKET) on one end of a veth and
+// `--link auto` (AF_XDP, falling back to AF_PACKET) and `--link tc-tap` (a TAP
+// joined to the interface by tc filters) on one end of a veth and
 // echoes a kernel client's bytes back intact.
 func TestServeEchoOverAFXDPAndAuto(t *testing.T) {
-	for i, kind := range []string{"afxdp", "auto"} {
+	for i, kind := range []string{"afxdp", "auto", "tc-tap"} {
 		t.Run(kind, func(t *testing.T) {
 			p := netns.NewPair(t, netns.PairConfig{Name: "serve" + kind, AddrA: netip.MustParsePrefix("198.18.0.1/24"), DisableIPv6: true})
 			port := fmt.Sprint(6100 + i)

@@ -3,6 +3,7 @@
 package netns
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"os/exec"
@@ -19,6 +20,30 @@ const NobodyEnv = "OFFLOAD_TEST_AS_NOBODY"
 // combined output. The test checks os.Getenv(NobodyEnv) to know it is the
 // unprivileged run. It lets a root test run prove the messages non-root users get.
 func RunAsNobody(t testing.TB, test string) ([]byte, error) {
+	t.Helper()
+	return nobodyCommand(t, test).CombinedOutput()
+}
+
+// RunAsNobodyIn is RunAsNobody with the test re-run inside h's network
+// namespace, so whatever it does on loopback (fixed ports, say) meets
+// nothing else running on the machine.
+func RunAsNobodyIn(t testing.TB, h *Host, test string) ([]byte, error) {
+	t.Helper()
+	cmd := nobodyCommand(t, test)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// A child starts in the network namespace of the thread that forks it:
+	// Run's thread is inside h. (Credential drops every capability at exec,
+	// so the child cannot leave h.)
+	if err := h.Run(cmd.Start); err != nil {
+		return nil, err
+	}
+	err := cmd.Wait()
+	return out.Bytes(), err
+}
+
+// nobodyCommand prepares the re-run of test as nobody.
+func nobodyCommand(t testing.TB, test string) *exec.Cmd {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("switching to nobody needs root")
@@ -40,7 +65,7 @@ func RunAsNobody(t testing.TB, test string) ([]byte, error) {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), NobodyEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	return cmd.CombinedOutput()
+	return cmd
 }
 
 func copyFile(from, to string) error {

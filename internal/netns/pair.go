@@ -117,6 +117,12 @@ func CreatePair(cfg PairConfig) (p *Pair, err error) {
 		if err = e.h.SetLinkUp(e.name); err != nil {
 			return p, err
 		}
+		// The address was added while the link was down: it is joined now.
+		if e.addr.Addr().Is6() {
+			if err = e.h.waitSolicitedNode(e.name, e.addr.Addr()); err != nil {
+				return p, err
+			}
+		}
 		if *e.mac, err = e.h.HardwareAddr(e.name); err != nil {
 			return p, err
 		}

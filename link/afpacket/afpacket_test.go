@@ -240,21 +240,27 @@ func TestOpenOutsideTheOwningNamespaceSaysSo(t *testing.T) {
 	d.Close()
 }
 
+// TestConformance runs the link conformance suite over both receive rings:
+// the default TPACKET_V2 frame ring and the TPACKET_V3 block ring.
 func TestConformance(t *testing.T) {
 	netns.Require(t)
-	linktest.Run(t, linktest.Options{MayDrop: true}, func(t *testing.T) (link.Device, link.Device) {
-		p := netns.NewPair(t, netns.PairConfig{Name: "afpc", DisableIPv6: true})
-		a, err := afpacket.Open(afpacket.Config{Interface: p.IfA, Netns: p.A.Path()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := afpacket.Open(afpacket.Config{Interface: p.IfB, Netns: p.B.Path()})
-		if err != nil {
-			a.Close()
-			t.Fatal(err)
-		}
-		return a, b
-	})
+	for _, blocks := range []bool{false, true} {
+		t.Run(map[bool]string{false: "frames", true: "blocks"}[blocks], func(t *testing.T) {
+			linktest.Run(t, linktest.Options{MayDrop: true}, func(t *testing.T) (link.Device, link.Device) {
+				p := netns.NewPair(t, netns.PairConfig{Name: "afpc", DisableIPv6: true})
+				a, err := afpacket.Open(afpacket.Config{Interface: p.IfA, Netns: p.A.Path(), Blocks: blocks})
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := afpacket.Open(afpacket.Config{Interface: p.IfB, Netns: p.B.Path(), Blocks: blocks})
+				if err != nil {
+					a.Close()
+					t.Fatal(err)
+				}
+				return a, b
+			})
+		})
+	}
 }
 
 func TestUnprivilegedOpenSaysWhatToDo(t *testing.T) {
