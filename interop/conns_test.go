@@ -220,10 +220,16 @@ func TestTimeWaitConnectionsDoNotHoldTheirBuffers(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	held := int64(after.HeapInuse) - int64(before.HeapInuse)
-	t.Logf("%d connections in the table after %d server-closed exchanges; heap grew by %d MiB (%d KiB a connection)",
-		r.st.Stack().NumConns(), n, held>>20, held/n>>10)
-	if got := r.st.Stack().NumConns(); got < n {
-		t.Fatalf("only %d of %d connections in TIME-WAIT: the test measures nothing", got, n)
+	// The kernel may pick a source port again once its port sequence wraps
+	// (after other tests' connections): the new SYN then takes over our
+	// TIME-WAIT connection for that 4-tuple (RFC 6191), one entry for two.
+	reopened := int(r.st.Stack().Stats().TimeWaitReopened.Load())
+	t.Logf("%d connections in the table after %d server-closed exchanges (%d TIME-WAITs reopened by a reused port); heap grew by %d MiB (%d KiB a connection)",
+		r.st.Stack().NumConns(), n, reopened, held>>20, held/n>>10)
+	if got := r.st.Stack().NumConns(); got+reopened < n || got < n/2 {
+		st := r.st.Stack().Stats()
+		t.Fatalf("only %d of %d connections in TIME-WAIT (%d reopened; opened %d, closed %d, segments for no connection %d, cookies accepted %d, TIME-WAITs evicted %d): the test measures nothing",
+			got, n, reopened, st.ConnsOpened.Load(), st.ConnsClosed.Load(), st.TCPNoConn.Load(), st.SYNCookiesAccepted.Load(), st.TimeWaitEvicted.Load())
 	}
 	if perConn := held / n; perConn > 16<<10 {
 		t.Fatalf("%d TIME-WAIT connections hold %d MiB, %d KiB each: buffers are kept in TIME-WAIT",

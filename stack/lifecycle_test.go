@@ -161,4 +161,7 @@ func TestNewerSYNReopensTimeWaitConnection_RFC6191(t *testing.T) {
 	default:
 		t.Fatal("the TIME-WAIT connection was not replaced")
 	}
+	if n := s.b.Stats().TimeWaitReopened.Load(); n != 1 {
+		t.Fatalf("TimeWaitReopened = %d, want 1", n)
+	}
 }

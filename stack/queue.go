@@ -467,6 +467,7 @@ func (q *queue) segmentTCP(now clock.Instant, src, dst netip.Addr) {
 		c.mu.Lock()
 		if c.q == q && q.reopenTimeWait(c, seg) {
 			c.mu.Unlock()
+			s.stats.TimeWaitReopened.Add(1)
 			q.wheel.cancel(&c.timer)
 			s.remove(c)
 			c.finish(nil)

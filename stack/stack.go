@@ -86,6 +86,7 @@ type Stats struct {
 	ConnsOpened        atomic.Uint64
 	ConnsClosed        atomic.Uint64
 	TimeWaitEvicted    atomic.Uint64 // TIME-WAIT connections dropped early for a new one: the table was full
+	TimeWaitReopened   atomic.Uint64 // TIME-WAIT connections ended by a new SYN for the same 4-tuple (RFC 6191)
 	UDPDatagramsIn     atomic.Uint64 // datagrams iface delivered (checksum already verified)
 	UDPBadHeader       atomic.Uint64
 	UDPNoPort          atomic.Uint64 // datagrams for no endpoint (answered with port unreachable, rate limited)
