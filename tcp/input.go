@@ -67,7 +67,7 @@ func (c *Conn) inSynSent(now clock.Instant, seg *Segment) {
 
 // ackOurSYN takes the acknowledgment of our SYN: SND.UNA moves past ISS.
 func (c *Conn) ackOurSYN(now clock.Instant, seg *Segment) {
-	c.sampleRTT(now, seg, seg.Ack)
+	c.sampleRTT(now, seg, seg.Ack, -1)
 	c.sndUna = c.iss + 1
 	c.sndNxt = wire.MaxSeq(c.sndNxt, c.sndUna)
 	c.rtoAt = clock.Never
@@ -385,7 +385,6 @@ func (c *Conn) onAck(now clock.Instant, seg *Segment, seq, ack wire.Seq, segLen 
 func (c *Conn) onNewAck(now clock.Instant, seg *Segment, ack wire.Seq) {
 	flight := int(c.sndMax - c.sndUna)
 	acked := int(ack - c.sndUna)
-	c.sampleRTT(now, seg, ack)
 	// Drop acknowledged data from the send buffer.
 	if ack.GreaterThan(c.sndBufSeq) {
 		n := min(int(ack-c.sndBufSeq), c.sndBuf.n)
@@ -394,9 +393,11 @@ func (c *Conn) onNewAck(now clock.Instant, seg *Segment, ack wire.Seq) {
 		c.st.bytesAcked += uint64(n)
 	}
 	c.sndUna = ack
+	timed := time.Duration(-1)
 	if c.sackOK {
-		c.txAcked(now, ack)
+		timed = c.txAcked(now, ack)
 	}
+	c.sampleRTT(now, seg, ack, timed)
 	if c.retxTSValid && ack.GreaterEq(c.retxEnd) {
 		c.retxTSValid = false
 	}
@@ -463,25 +464,36 @@ func (c *Conn) onDupAck(now clock.Instant) {
 	}
 }
 
-// sampleRTT takes an RTT measurement from the ACK of new data: the timestamp
-// echo when timestamps are on (RFC 7323 §4.1), else the one timed segment, never
-// a retransmitted one (Karn's algorithm, RFC 6298 §3).
-func (c *Conn) sampleRTT(now clock.Instant, seg *Segment, ack wire.Seq) {
+// sampleRTT takes an RTT measurement from the ACK of new data (RFC 6298 §3,
+// Karn's rule throughout). Our own send times come first, as in Linux: timed
+// is the scoreboard's sample for this ACK (txAcked; -1 for none), else the
+// one timed segment. The timestamp echo (RFC 7323 §4.1) counts in our
+// millisecond TSval ticks, so on a path faster than a millisecond almost
+// every echo reads 0 ms and the rest 1 ms: folded in, they drag SRTT to zero
+// (a tail loss probe and reordering window of nothing) or jolt it up. It is
+// used only when our clock timed nothing and, once an RTT is known, only when
+// it reads at least a tick: what it adds is samples during retransmission,
+// where Karn's rule leaves our clock without any.
+func (c *Conn) sampleRTT(now clock.Instant, seg *Segment, ack wire.Seq, timed time.Duration) {
+	if c.rttTiming && ack.GreaterThan(c.rttSeq) {
+		c.rttTiming = false
+		if timed < 0 {
+			timed = now.Sub(c.rttStart)
+		}
+	}
+	if timed >= 0 {
+		c.updateRTT(timed)
+		return
+	}
 	if c.tsOK && seg.Options.HasTimestamp && seg.Options.TSEcr != 0 {
 		ms := c.tsNow(now) - seg.Options.TSEcr
 		// An echo older than our first retransmission may come from a segment
 		// sent long ago (the receiver echoes TS.Recent when our ACK-eliciting
 		// retransmission was a duplicate): it would inflate the RTT, so skip it.
 		stale := c.retxTSValid && int32(seg.Options.TSEcr-c.retxTS) < 0
-		if int32(ms) >= 0 && !stale {
+		if int32(ms) >= 0 && !stale && (ms > 0 || !c.hasRTT) {
 			c.updateRTT(time.Duration(ms) * time.Millisecond)
 		}
-		c.rttTiming = false
-		return
-	}
-	if c.rttTiming && ack.GreaterThan(c.rttSeq) {
-		c.rttTiming = false
-		c.updateRTT(now.Sub(c.rttStart))
 	}
 }
 

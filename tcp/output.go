@@ -333,7 +333,13 @@ func (c *Conn) sendData(now clock.Instant, out Output) {
 		if fin {
 			flags |= wire.FlagFIN
 		}
-		if n == avail && n > 0 {
+		// PSH when the buffer empties, and on a tail loss probe of new data:
+		// a lone segment is what a receiver delays its ACK for (Linux up to
+		// 40 ms), and when the probe was sent because the ACK of a whole
+		// flight was lost, that delay is the stall TLP exists to avoid. A
+		// Linux receiver acknowledges pushed data once the application has
+		// read it.
+		if n == avail && n > 0 || c.tlpNewData {
 			flags |= wire.FlagPSH
 		}
 		seq := c.sndNxt

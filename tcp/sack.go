@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"time"
+
 	"offload/clock"
 	"offload/wire"
 )
@@ -219,14 +221,21 @@ func (c *Conn) txResent(now clock.Instant, seq, end wire.Seq) {
 }
 
 // txAcked drops what the cumulative ACK covers, feeding RACK each newly
-// delivered entry.
-func (c *Conn) txAcked(now clock.Instant, ack wire.Seq) {
+// delivered entry. It returns the RTT of the oldest entry the ACK newly
+// delivers that was sent only once (Karn's rule, RFC 6298 §3), or -1: the
+// sample Linux calls seq_rtt, timed to the nanosecond by our own clock. An
+// entry SACKed earlier is not timed by this ACK.
+func (c *Conn) txAcked(now clock.Instant, ack wire.Seq) (rtt time.Duration) {
 	q := &c.txq
+	rtt = -1
 	for q.n > 0 {
 		s := q.at(0)
 		if s.end.LessEq(ack) {
 			if s.flags&segSACKed == 0 {
 				c.rackDelivered(now, s)
+				if rtt < 0 && s.flags&segRetx == 0 {
+					rtt = now.Sub(s.xmit)
+				}
 			}
 			q.clearFlag(s, segSACKed)
 			q.clearFlag(s, segLost)
@@ -261,6 +270,7 @@ func (c *Conn) txAcked(now clock.Instant, ack wire.Seq) {
 			c.txSent(x, seq, n)
 		}
 	}
+	return rtt
 }
 
 // onSACKBlocks folds the SACK blocks of an acceptable ACK into the scoreboard
