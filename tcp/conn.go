@@ -151,7 +151,7 @@ type stats struct {
 	undos                                                     uint64
 	dsacksReceived, dsacksSent, sackBlocksIgnored, rackLosses uint64
 	tlpProbes, tlpLossRepairs, recoveries, scoreboardMerges   uint64
-	oowACKsSuppressed                                         uint64
+	oowACKsSuppressed, rescues                                uint64
 }
 
 func newConn(cfg *Config, now clock.Instant, iss wire.Seq) *Conn {
@@ -691,6 +691,7 @@ type Info struct {
 	RACKLosses                uint64 // scoreboard entries deemed lost by RACK (RFC 8985 §6.2)
 	TLPProbes                 uint64 // tail loss probes sent (RFC 8985 §7.3)
 	TLPLossRepairs            uint64 // probes that repaired a real loss (RFC 8985 §7.4)
+	RescueRetransmits         uint64 // recoveries whose ACK clock stopped: the highest unSACKed segment resent at the probe timeout (RFC 6675 §4 rule 4)
 	ScoreboardSegments        int    // entries in the send scoreboard now
 	ScoreboardMerges          uint64 // sends folded into the last entry because the scoreboard was full
 	OutOfWindowACKsSuppressed uint64 // ACKs to out-of-window segments withheld by the rate limit
@@ -721,7 +722,7 @@ func (c *Conn) Info() Info {
 
 		Recoveries: c.st.recoveries, DSACKsReceived: c.st.dsacksReceived, DSACKsSent: c.st.dsacksSent,
 		SACKBlocksIgnored: c.st.sackBlocksIgnored, RACKLosses: c.st.rackLosses,
-		TLPProbes: c.st.tlpProbes, TLPLossRepairs: c.st.tlpLossRepairs,
+		TLPProbes: c.st.tlpProbes, TLPLossRepairs: c.st.tlpLossRepairs, RescueRetransmits: c.st.rescues,
 		ScoreboardSegments: c.txq.n, ScoreboardMerges: c.st.scoreboardMerges,
 		OutOfWindowACKsSuppressed: c.st.oowACKsSuppressed,
 	}

@@ -350,3 +350,53 @@ func TestLostRunIsResentAsOneSuperSegmentWithGSO_RFC6675_5(t *testing.T) {
 		})
 	}
 }
+
+// When the ACKs that would end a recovery are lost, the probe timer sends
+// RFC 6675's rescue retransmission (§4 NextSeg() rule 4) once: the highest
+// unSACKed segment, after every lost segment was resent and nothing came
+// back for a PTO. Its ACK restarts the ACK clock instead of the RTO doing it
+// 200 ms later. A second silence is left to the RTO.
+func TestRescueRetransmissionWhenRecoveryACKsStop_RFC6675_4(t *testing.T) {
+	r, seq := rackRig(t, 6)
+	r.now = r.now.Add(10 * time.Millisecond)
+	// Segment 0 lost; 1-3 SACKed (DupThresh): recovery, 0 resent at once.
+	out := r.send(sackAck(seq(0), blocks(seq, 1, 4)...))
+	if s := sentSeqs(out); len(s) != 1 || s[0] != seq(0) {
+		t.Fatalf("want segment 0 resent, got %v", out)
+	}
+	if !r.c.Info().InRecovery {
+		t.Fatal("not in recovery")
+	}
+	// Nothing comes back: the ACK for 0, 4 and 5 is lost.
+	srtt := r.c.Info().SRTT
+	if d := r.c.Deadline(); d != r.now.Add(2*srtt) {
+		t.Fatalf("next deadline %v, want the rescue's PTO at %v", d-t0, r.now.Add(2*srtt)-t0)
+	}
+	out = r.advanceToDeadline()
+	if s := sentSeqs(out); len(s) != 1 || s[0] != seq(5) {
+		t.Fatalf("want the highest unSACKed segment (5) resent, got %v", out)
+	}
+	if i := r.c.Info(); i.RescueRetransmits != 1 || i.Timeouts != 0 || i.TLPProbes != 0 {
+		t.Fatalf("%+v", i)
+	}
+	// Still silent: one rescue per recovery, then the RTO.
+	out = r.advanceToDeadline()
+	if i := r.c.Info(); i.RescueRetransmits != 1 || i.Timeouts != 1 {
+		t.Fatalf("after a second silence: %+v (sent %v)", i, out)
+	}
+}
+
+// The rescue's ACK ends the recovery at once when everything had arrived
+// and only the ACKs were lost: the peer reports the duplicate (D-SACK) with
+// a cumulative ACK of all, and no timeout happens.
+func TestRescueRetransmissionEndsRecoveryWhenOnlyACKsWereLost_RFC6675_4(t *testing.T) {
+	r, seq := rackRig(t, 6)
+	r.now = r.now.Add(10 * time.Millisecond)
+	r.send(sackAck(seq(0), blocks(seq, 1, 4)...))
+	r.advanceToDeadline() // the rescue: segment 5 again
+	r.now = r.now.Add(10 * time.Millisecond)
+	r.send(sackAck(seq(6), blocks(seq, 5, 6)...))
+	if i := r.c.Info(); i.InRecovery || i.Timeouts != 0 || i.BytesInFlight != 0 || i.RescueRetransmits != 1 {
+		t.Fatalf("%+v", i)
+	}
+}
