@@ -15,18 +15,10 @@ import (
 func TestLimitedTransmitWithSACK_RFC3042_RFC6675_5(t *testing.T) {
 	for _, rack := range []bool{false, true} {
 		cfg := rigConfig()
-		cfg.SACK, cfg.RACK = true, rack
+		cfg.RACK = rack
 		cfg.Congestion = NewNewReno
-		syn := seg{TCPFields: wire.TCPFields{Seq: peerISS, Flags: wire.FlagSYN, Window: 65535}}
-		syn.Options = wire.TCPOptions{MSS: 1460, SACKPermitted: true}
-		c, err := Accept(&cfg, t0, syn.segment(), rigISS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &rig{t: t, now: t0, c: c}
-		r.poll()
-		r.now = r.now.Add(100 * time.Millisecond)
-		r.send(ack(peerISS+1, rigISS+1, 65535))
+		r := sackRigWith(t, cfg, sackPeer{rtt: 100 * time.Millisecond})
+		c := r.c
 		if !c.Info().SACKPermitted {
 			t.Fatal("SACK not negotiated")
 		}

@@ -231,15 +231,33 @@ func sackRig(t *testing.T, ts bool) *rig { return sackRigCfg(t, rigConfig(), ts)
 
 // sackRigCfg is sackRig with a given Config.
 func sackRigCfg(t *testing.T, cfg Config, ts bool) *rig {
+	return sackRigWith(t, cfg, sackPeer{ts: ts})
+}
+
+// sackPeer is what the peer of sackRigWith offers besides MSS 1460 and SACK,
+// and how long the handshake's ACK takes (the first RTT sample when > 0).
+type sackPeer struct {
+	ts, wscale bool // timestamps; window scale 7
+	rtt        time.Duration
+}
+
+// sackRigWith is an established passive Conn with SACK (cfg.SACK is set,
+// cfg.Timestamps follows p.ts); the rig's time is t0 + p.rtt.
+func sackRigWith(t *testing.T, cfg Config, p sackPeer) *rig {
+	t.Helper()
 	cfg.SACK = true
-	cfg.Timestamps = ts
+	cfg.Timestamps = p.ts
 	syn := seg{TCPFields: wire.TCPFields{Seq: peerISS, Flags: wire.FlagSYN, Window: 65535}}
-	syn.Options = wire.TCPOptions{MSS: 1460, SACKPermitted: true, HasTimestamp: ts, TSVal: 1}
-	c, _ := Accept(&cfg, t0, syn.segment(), rigISS)
+	syn.Options = wire.TCPOptions{MSS: 1460, SACKPermitted: true, HasTimestamp: p.ts, TSVal: 1, HasWScale: p.wscale, WScale: 7}
+	c, err := Accept(&cfg, t0, syn.segment(), rigISS)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := &rig{t: t, now: t0, c: c}
 	r.poll()
+	r.now = r.now.Add(p.rtt)
 	a := ack(peerISS+1, rigISS+1, 65535)
-	if ts {
+	if p.ts {
 		a = tsSeg(a, 1, 0)
 	}
 	r.send(a)

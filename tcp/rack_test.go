@@ -18,17 +18,7 @@ func rackRig(t *testing.T, n int) (*rig, func(int) wire.Seq) {
 // starts at 10 ms.
 func rackRigCfg(t *testing.T, cfg Config, n int) (*rig, func(int) wire.Seq) {
 	t.Helper()
-	cfg.SACK = true
-	syn := seg{TCPFields: wire.TCPFields{Seq: peerISS, Flags: wire.FlagSYN, Window: 65535}}
-	syn.Options = wire.TCPOptions{MSS: 1460, SACKPermitted: true}
-	c, err := Accept(&cfg, t0, syn.segment(), rigISS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, now: t0, c: c}
-	r.poll()
-	r.now = r.now.Add(10 * time.Millisecond)
-	r.send(ack(peerISS+1, rigISS+1, 65535))
+	r := sackRigWith(t, cfg, sackPeer{rtt: 10 * time.Millisecond})
 	r.now = t0
 	r.c.SetNoDelay(true)
 	r.c.Write(make([]byte, n*1460))
@@ -307,20 +297,10 @@ func TestLostRunIsResentAsOneSuperSegmentWithGSO_RFC6675_5(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := rigConfig()
-			cfg.SACK = true
 			cfg.GSOMaxSize = 64 << 10
 			fw := &fixedWindow{w: 1 << 20} // all 10 segments go out first
 			cfg.Congestion = func(int) CongestionControl { return fw }
-			syn := seg{TCPFields: wire.TCPFields{Seq: peerISS, Flags: wire.FlagSYN, Window: 65535}}
-			syn.Options = wire.TCPOptions{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}
-			c, err := Accept(&cfg, t0, syn.segment(), rigISS)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := &rig{t: t, now: t0, c: c}
-			r.poll()
-			r.now = r.now.Add(10 * time.Millisecond)
-			r.send(ack(peerISS+1, rigISS+1, 65535))
+			r := sackRigWith(t, cfg, sackPeer{rtt: 10 * time.Millisecond, wscale: true})
 			r.c.SetNoDelay(true)
 			r.c.Write(make([]byte, 10*1460))
 			seq := func(i int) wire.Seq { return rigISS + 1 + wire.Seq(i*1460) }

@@ -51,19 +51,9 @@ func TestSubMillisecondRTTIsTimedByOurClockWithTimestamps_RFC6298_3(t *testing.T
 // a Linux receiver acknowledges pushed data as soon as it is read).
 func TestTailLossProbeOfNewDataIsPushed_RFC8985_7_3(t *testing.T) {
 	cfg := rigConfig()
-	cfg.SACK = true
 	fw := &fixedWindow{w: 4 * 1460}
 	cfg.Congestion = func(int) CongestionControl { return fw }
-	syn := seg{TCPFields: wire.TCPFields{Seq: peerISS, Flags: wire.FlagSYN, Window: 65535}}
-	syn.Options = wire.TCPOptions{MSS: 1460, SACKPermitted: true}
-	c, err := Accept(&cfg, t0, syn.segment(), rigISS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, now: t0, c: c}
-	r.poll()
-	r.now = r.now.Add(10 * time.Millisecond)
-	r.send(ack(peerISS+1, rigISS+1, 65535))
+	r := sackRigWith(t, cfg, sackPeer{rtt: 10 * time.Millisecond})
 	r.c.Write(make([]byte, 10*1460)) // more than the window: new data is left
 	out := r.poll()
 	for _, s := range out {

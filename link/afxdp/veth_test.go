@@ -4,7 +4,6 @@ package afxdp_test
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -222,50 +221,8 @@ func TestHostTrafficOnTheSameInterfaceKeepsFlowing(t *testing.T) {
 				t.Fatalf("our address: %v", err)
 			}
 			// Kernel to kernel TCP across the interface the program sits on.
-			var ln net.Listener
-			if err := p.B.Run(func() (err error) {
-				ln, err = net.Listen("tcp4", netip.AddrPortFrom(hostAddrB.Addr(), 7000).String())
-				return err
-			}); err != nil {
+			if err := p.KernelStream(netip.AddrPortFrom(hostAddrB.Addr(), 7000), 4<<20, 10*time.Second); err != nil {
 				t.Fatal(err)
-			}
-			defer ln.Close()
-			const size = 4 << 20
-			done := make(chan [32]byte, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					done <- [32]byte{}
-					return
-				}
-				defer c.Close()
-				h := sha256.New()
-				io.Copy(h, c)
-				done <- [32]byte(h.Sum(nil))
-			}()
-			var c net.Conn
-			if err := p.A.Run(func() (err error) {
-				c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(hostAddrB.Addr(), 7000).String(), 3*time.Second)
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			data := make([]byte, size)
-			for i := range data {
-				data[i] = byte(i * 31)
-			}
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := c.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			c.Close()
-			select {
-			case got := <-done:
-				if got != sha256.Sum256(data) {
-					t.Fatal("the host's TCP stream arrived different")
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the host's TCP stream did not finish")
 			}
 			if f, ok := pr.Next(200*time.Millisecond, func(f peer.Frame) bool {
 				ip, ok := peer.ParseIPv4(f.Data)

@@ -3,12 +3,10 @@
 package choose_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -55,59 +53,10 @@ func TestAutoFallsBackToTAPWithOnlyCAP_NET_ADMIN(t *testing.T) {
 		t.Skip("starting a process as nobody with CAP_NET_ADMIN needs root")
 	}
 	p := netns.NewPair(t, netns.PairConfig{Name: "chcap", AddrA: kernelAddr, AddrB: hostAddrB, DisableIPv6: true})
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNetAdminChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), capNetAdminEnv+"="+p.IfB)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	// Started as root from a thread inside B whose bounding set holds
-	// CAP_NET_ADMIN alone: the child is born in B's namespace (it could not
-	// enter it itself without CAP_SYS_ADMIN) with CAP_NET_ADMIN and nothing
-	// else. (As nobody it could not open /dev/net/tun where that is 0600.)
-	if err := p.B.Run(func() error {
-		if err := sys.DropBoundingSet(sys.CAP_NET_ADMIN); err != nil {
-			return err
-		}
-		return cmd.Start()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	next := func(prefix string) string {
-		t.Helper()
-		timeout := time.After(20 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("the child ended before %q", prefix)
-				}
-				if strings.HasPrefix(l, "ERROR") {
-					t.Fatal(l)
-				}
-				if strings.HasPrefix(l, prefix) {
-					return strings.TrimPrefix(l, prefix)
-				}
-			case <-timeout:
-				t.Fatalf("no %q from the child", prefix)
-			}
-		}
-	}
+	// Root with CAP_NET_ADMIN alone, born in B. (As nobody it could not
+	// open /dev/net/tun where that is 0600.)
+	child := netns.StartChildWithCaps(t, p.B, "TestNetAdminChild", []string{capNetAdminEnv + "=" + p.IfB}, sys.CAP_NET_ADMIN)
+	next := func(prefix string) string { t.Helper(); return child.Next(t, prefix, 20*time.Second) }
 	line := next("LINE ")
 	t.Log(line)
 	if !strings.HasPrefix(line, "link: TAP tap") || !strings.Contains(line, "(AF_XDP unavailable: ") ||
@@ -121,7 +70,7 @@ func TestAutoFallsBackToTAPWithOnlyCAP_NET_ADMIN(t *testing.T) {
 	if _, err := p.A.Ping(hostAddrB.Addr(), 3*time.Second); err != nil {
 		t.Fatalf("host's own address: %v", err)
 	}
-	stdin.Close()
+	child.Stop()
 	if got := next("CLOSED "); got != "<nil>" {
 		t.Fatalf("Close in the child: %s", got)
 	}

@@ -3,9 +3,6 @@
 package choose_test
 
 import (
-	"crypto/sha256"
-	"io"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -73,49 +70,8 @@ func tcOf(t *testing.T, h *netns.Host, ifname string) tcState {
 // the interface the stack shares, and checks they arrive intact.
 func kernelTCP(t *testing.T, p *netns.Pair, to netip.Addr, size int) {
 	t.Helper()
-	var ln net.Listener
-	if err := p.B.Run(func() (err error) {
-		ln, err = net.Listen("tcp", netip.AddrPortFrom(to, 7000).String())
-		return err
-	}); err != nil {
+	if err := p.KernelStream(netip.AddrPortFrom(to, 7000), size, 10*time.Second); err != nil {
 		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan [32]byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- [32]byte{}
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		io.Copy(h, c)
-		done <- [32]byte(h.Sum(nil))
-	}()
-	var c net.Conn
-	if err := p.A.Run(func() (err error) {
-		c, err = net.DialTimeout("tcp", netip.AddrPortFrom(to, 7000).String(), 3*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i * 31)
-	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	select {
-	case got := <-done:
-		if got != sha256.Sum256(data) {
-			t.Fatal("the host's TCP stream arrived different")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the host's TCP stream did not finish")
 	}
 }
 

@@ -3,10 +3,8 @@
 package stacktest_test
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -126,44 +124,7 @@ func exchange(st *offload.Stack, k *netns.Host, addr netip.AddrPort, weDial bool
 // hostTCP sends 4 MiB from A's kernel to a listener of B's kernel at to and
 // checks it arrives intact: the host's own traffic on the shared interface.
 func hostTCP(p *netns.Pair, to netip.Addr) error {
-	addr := netip.AddrPortFrom(to, 7400).String()
-	var ln net.Listener
-	if err := p.B.Run(func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
-		return err
-	}
-	defer ln.Close()
-	done := make(chan [32]byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- [32]byte{}
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		io.Copy(h, c)
-		done <- [32]byte(h.Sum(nil))
-	}()
-	var c net.Conn
-	if err := p.A.Run(func() (err error) { c, err = net.DialTimeout("tcp", addr, 5*time.Second); return err }); err != nil {
-		return err
-	}
-	const size = 4 << 20
-	c.SetDeadline(time.Now().Add(time.Minute))
-	if err := sendPattern(c, size); err != nil {
-		c.Close()
-		return err
-	}
-	c.Close()
-	select {
-	case got := <-done:
-		if got != patternSum(size) {
-			return fmt.Errorf("the host's TCP stream to %v arrived different", to)
-		}
-	case <-time.After(time.Minute):
-		return fmt.Errorf("the host's TCP stream to %v did not finish", to)
-	}
-	return nil
+	return p.KernelStream(netip.AddrPortFrom(to, 7400), 4<<20, time.Minute)
 }
 
 // dualStack runs the offload stack on dev with an IPv4 and an IPv6 address

@@ -3,13 +3,11 @@
 package stacktest_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,57 +95,8 @@ func TestAutoChainEndsOnTAPWithOnlyCAP_NET_ADMIN(t *testing.T) {
 		size = v
 	}
 	p := dualPair(t, "xnetadm")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNetAdminStackChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", netAdminEnv, p.IfB, size))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	// Born in B's namespace, as root with CAP_NET_ADMIN alone (see
-	// sys.DropBoundingSet): it could not enter B itself.
-	if err := p.B.Run(func() error {
-		if err := sys.DropBoundingSet(sys.CAP_NET_ADMIN); err != nil {
-			return err
-		}
-		return cmd.Start()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	next := func(prefix string) string {
-		t.Helper()
-		timeout := time.After(2 * time.Minute)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("the child ended before %q", prefix)
-				}
-				if strings.HasPrefix(l, "ERROR") {
-					t.Fatal(l)
-				}
-				if strings.HasPrefix(l, prefix) {
-					return strings.TrimPrefix(l, prefix)
-				}
-			case <-timeout:
-				t.Fatalf("no %q from the child", prefix)
-			}
-		}
-	}
+	child := netns.StartChildWithCaps(t, p.B, "TestNetAdminStackChild", []string{fmt.Sprintf("%s=%s,%d", netAdminEnv, p.IfB, size)}, sys.CAP_NET_ADMIN)
+	next := func(prefix string) string { t.Helper(); return child.Next(t, prefix, 2*time.Minute) }
 	line := next("LINE ")
 	t.Log(line)
 	if !strings.HasPrefix(line, "link: TAP ") || !strings.Contains(line, "AF_XDP unavailable: ") || !strings.Contains(line, "; AF_PACKET unavailable: ") {
@@ -191,7 +140,7 @@ func TestAutoChainEndsOnTAPWithOnlyCAP_NET_ADMIN(t *testing.T) {
 			t.Errorf("the stack in the child: %s (want %d bytes, SHA-256 equal, no errors)", got, size)
 		}
 	}
-	stdin.Close()
+	child.Stop()
 	if got := next("CLOSED "); got != "<nil>" {
 		t.Fatalf("closing the stack in the child: %s", got)
 	}
