@@ -184,11 +184,30 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 	return nil
 }
 
-// SetKeepAliveConfig applies a net.KeepAliveConfig like net.TCPConn does.
+// SetKeepAliveConfig applies a net.KeepAliveConfig with net.TCPConn's
+// meaning: a zero Idle or Interval is 15 s and a zero Count is 9 (Go's
+// defaults, not the stack's two hours), and a negative one leaves the
+// current value as it is.
 func (c *Conn) SetKeepAliveConfig(kc net.KeepAliveConfig) error {
-	c.c.SetKeepAlive(kc.Enable, kc.Idle, kc.Interval, kc.Count)
+	idle, interval, count := kc.Idle, kc.Interval, kc.Count
+	if idle == 0 {
+		idle = goKeepAlivePeriod
+	}
+	if interval == 0 {
+		interval = goKeepAlivePeriod
+	}
+	if count == 0 {
+		count = goKeepAliveCount
+	}
+	c.c.SetKeepAlive(kc.Enable, idle, interval, count)
 	return nil
 }
+
+// Go's net package defaults for a KeepAliveConfig's zero fields.
+const (
+	goKeepAlivePeriod = 15 * time.Second
+	goKeepAliveCount  = 9
+)
 
 // Info returns TCP state and counters (like TCP_INFO).
 func (c *Conn) Info() tcp.Info { return c.c.Info() }

@@ -167,3 +167,39 @@ func TestKeepAliveConfigSendsProbesAndDropsDeadPeer_RFC1122_4_2_3_6(t *testing.T
 		t.Errorf("connection to a dead peer ended with %v, want ETIMEDOUT", err)
 	}
 }
+
+// A KeepAliveConfig's zero fields mean what they mean to net.TCPConn: 15 s
+// idle and interval, 9 probes (not the stack's two hours); a negative field
+// keeps the current value, and SetKeepAlive(true) keeps the values set.
+func TestKeepAliveConfigZeroFieldsAreGoDefaultsNegativeKeeps(t *testing.T) {
+	m := newManual(t)
+	ca, _, na, _ := m.connect(81)
+	if err := na.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true}); err != nil {
+		t.Fatal(err)
+	}
+	m.run(14 * time.Second)
+	if got := ca.Info().KeepAlivesSent; got != 0 {
+		t.Fatalf("%d keepalives within 14 s of idle: want the first at 15 s", got)
+	}
+	m.run(2 * time.Second)
+	if got := ca.Info().KeepAlivesSent; got != 1 {
+		t.Fatalf("%d keepalives after 16 s of idle with a zero Idle, want 1 (Go's 15 s)", got)
+	}
+	// Negative idle and interval keep 15 s; switching off and on keeps it too.
+	if err := na.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}); err != nil {
+		t.Fatal(err)
+	}
+	na.SetKeepAlive(false)
+	na.SetKeepAlive(true)
+	// The last segment heard was the answer to the probe at 15 s, so the
+	// next probe is due at 30 s; it is now 16 s.
+	sent := ca.Info().KeepAlivesSent
+	m.run(13 * time.Second)
+	if got := ca.Info().KeepAlivesSent - sent; got != 0 {
+		t.Fatalf("%d keepalives by 29 s: the 15 s idle time was not kept", got)
+	}
+	m.run(2 * time.Second)
+	if got := ca.Info().KeepAlivesSent - sent; got != 1 {
+		t.Fatalf("%d keepalives by 31 s, want 1 (at 30 s)", got)
+	}
+}

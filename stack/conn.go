@@ -270,21 +270,12 @@ func (c *Conn) SetUserTimeout(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// SetKeepAlive switches keepalive probes on or off; zero durations and count
-// keep the configured values.
+// SetKeepAlive switches keepalive probes on or off; a zero or negative
+// duration or count keeps the connection's current value (at first the
+// stack's configured one, tcp.Config.KeepAlive*).
 func (c *Conn) SetKeepAlive(on bool, idle, interval time.Duration, count int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cfg := c.q.n.tcpConfig(c.remote.Addr())
-	if idle <= 0 {
-		idle = cfg.KeepAliveIdle
-	}
-	if interval <= 0 {
-		interval = cfg.KeepAliveInterval
-	}
-	if count <= 0 {
-		count = cfg.KeepAliveCount
-	}
 	c.tc.SetKeepAlive(on, idle, interval, count)
 	c.q.markDirty(c)
 }
