@@ -219,7 +219,7 @@ func (c *Conn) armTLP(now clock.Instant) {
 		return
 	}
 	if c.inRecovery {
-		if !c.sackRecovery || r.rescued || c.txq.lostN > 0 {
+		if !c.sackRecovery || r.rescued {
 			return
 		}
 	} else if r.tlpOut {
@@ -275,23 +275,35 @@ func (c *Conn) onPTO(now clock.Instant, out Output) {
 }
 
 // onRescue is RFC 6675's rescue retransmission (§4 NextSeg() rule 4), timed
-// by the probe timeout: once per recovery, the highest unSACKed segment is
-// resent when the ACK clock has stopped for a PTO with every lost segment
-// already resent. RFC 6675 sends it only when cwnd - pipe leaves room, and
-// RFC 8985 §7.2 arms no probe during recovery, so a stack following both
-// waits for the RTO when the last ACKs of a recovery are lost: segments sent
-// after the last one delivered are then neither SACKed nor deemed lost, pipe
-// stays above cwnd, and nothing else will come back. Against Linux receivers,
-// which acknowledge a burst with one ACK, that was most of the RTOs at 2%
-// loss each way (200 ms each on a ~100 µs path). The resent segment draws an
-// ACK at once: a SACK that lets RACK find lost retransmissions (RFC 8985
-// §2.2), or a D-SACK and the cumulative ACK that ends the recovery. It
-// counts as a retransmission, takes no congestion response of its own (the
-// recovery already took one) and restarts the RTO.
+// by the probe timeout: once per recovery, when the ACK clock has stopped for
+// a PTO, one segment is resent whatever cwnd - pipe says: the first segment
+// deemed lost and not yet resent if there is one, else the highest unSACKed
+// segment. RFC 6675 sends a rescue only when cwnd - pipe leaves room, and RFC
+// 8985 §7.2 arms no probe during recovery, so a stack following both waits
+// for the RTO when the last ACKs of a recovery are lost: segments sent after
+// the last one delivered are then neither SACKed nor deemed lost, pipe stays
+// above cwnd, and nothing else will come back. Against Linux receivers, which
+// acknowledge a burst with one ACK, that was most of our RTOs at 2% loss each
+// way (200 ms each on a ~100 µs path). The resent segment draws an ACK at
+// once: a SACK that lets RACK find lost retransmissions (RFC 8985 §2.2), or a
+// D-SACK and the cumulative ACK that end the recovery. It counts as a
+// retransmission, takes no congestion response of its own (the recovery
+// already took one) and restarts the RTO.
 func (c *Conn) onRescue(now clock.Instant, out Output) {
 	r := &c.rack
 	q := &c.txq
-	if r.rescued || q.lostN > 0 || !c.sackRecovery {
+	if r.rescued || !c.sackRecovery {
+		return
+	}
+	if c.nextLost() != nil {
+		// RFC 6675 §5 step 4.3's way: the first lost segment goes out
+		// whatever pipe says (and, split if need be, no more than an MSS
+		// beyond what cwnd - pipe allows).
+		r.rescued = true
+		c.st.rescues++
+		c.lostRetxForce = true
+		c.retransmitLost(now, out)
+		c.rtoAt = now.Add(c.rto)
 		return
 	}
 	i := q.n - 1
@@ -301,15 +313,16 @@ func (c *Conn) onRescue(now clock.Instant, out Output) {
 	if i < 0 {
 		return
 	}
-	r.rescued = true
 	s := q.at(i)
-	seq := s.end - wire.Seq(min(s.len(), c.sndMSS))
-	a, b := c.sndBuf.peek(int(seq-c.sndBufSeq), int(s.end-seq))
+	r.rescued = true
+	end := s.end
+	seq := end - wire.Seq(min(s.len(), c.sndMSS))
+	a, b := c.sndBuf.peek(int(seq-c.sndBufSeq), int(end-seq))
 	c.noteRetransmit(now)
 	c.st.retransmits++
 	c.st.rescues++
 	c.emit(now, out, seq, wire.FlagACK, a, b)
-	c.txResent(now, seq, s.end)
+	c.txResent(now, seq, end)
 	c.rtoAt = now.Add(c.rto)
 }
 

@@ -380,3 +380,26 @@ func TestRescueRetransmissionEndsRecoveryWhenOnlyACKsWereLost_RFC6675_4(t *testi
 		t.Fatalf("%+v", i)
 	}
 }
+
+// A lost segment that pipe holds back (cwnd - pipe < 1 MSS after the fast
+// retransmit) is what the rescue sends when the recovery's ACKs stop: the
+// segments counted in pipe may all have arrived with their ACKs lost, so
+// waiting for pipe to drain would wait for the RTO.
+func TestRescueSendsALostSegmentPipeHeldBack_RFC6675_4(t *testing.T) {
+	cfg := rigConfig()
+	cfg.Congestion = func(mss int) CongestionControl { return &halvingCC{mss: mss, cwnd: 20 * mss} }
+	r, seq := rackRigCfg(t, cfg, 20)
+	r.now = r.now.Add(10 * time.Millisecond)
+	// 0 and 2 lost, 1 and 3-5 SACKed: cwnd halves to 10, pipe is 14.
+	out := r.send(sackAck(seq(0), blocks(seq, 1, 2, 3, 6)...))
+	if s := sentSeqs(out); len(s) != 1 || s[0] != seq(0) {
+		t.Fatalf("want only segment 0 resent (pipe holds 2 back), got %v", s)
+	}
+	out = r.advanceToDeadline()
+	if s := sentSeqs(out); len(s) != 1 || s[0] != seq(2) {
+		t.Fatalf("want the held-back lost segment 2 resent at the rescue's timeout, got %v", s)
+	}
+	if i := r.c.Info(); i.RescueRetransmits != 1 || i.Timeouts != 0 || !i.InRecovery {
+		t.Fatalf("%+v", i)
+	}
+}

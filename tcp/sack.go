@@ -416,9 +416,7 @@ func (c *Conn) retransmitLost(now clock.Instant, out Output) bool {
 		c.highRxt = wire.MaxSeq(c.highRxt, end)
 		c.lastSendAt = now
 		c.armRTO(now)
-		if c.txq.lostN == 0 {
-			c.armTLP(now) // the rescue's timer: every lost segment is out now
-		}
+		c.armTLP(now) // in recovery, the rescue's timer runs from the last send
 	}
 }
 
