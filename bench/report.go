@@ -103,6 +103,10 @@ type Report struct {
 	Aggregation []AggregationRun `json:"aggregation,omitempty"`
 	// AggregationNotes say how the aggregation table was measured.
 	AggregationNotes []string `json:"aggregation_notes,omitempty"`
+	// LinkRates holds the links' packet rates, when the run measured them
+	// (see LinkRate); LinkRateNotes say how.
+	LinkRates     []LinkRate `json:"link_rates,omitempty"`
+	LinkRateNotes []string   `json:"link_rate_notes,omitempty"`
 }
 
 // Add records a result, replacing an earlier one for the same cell.
@@ -407,6 +411,16 @@ func (r *Report) Document(w io.Writer, svgRef string) {
 	r.Markdown(w)
 	if svgRef != "" {
 		fmt.Fprintf(w, "\n![each configuration as a ratio to %s](%s)\n", mdEscape(r.Baseline), svgRef)
+	}
+	if len(r.LinkRates) > 0 {
+		fmt.Fprintf(w, "\n## Link packet rates\n\n")
+		r.LinkRateMarkdown(w)
+		if len(r.LinkRateNotes) > 0 {
+			fmt.Fprintln(w)
+			for _, n := range r.LinkRateNotes {
+				fmt.Fprintf(w, "- %s\n", n)
+			}
+		}
 	}
 	if len(r.Aggregation) > 0 {
 		fmt.Fprintf(w, "\n## Receive aggregation on and off\n\n")

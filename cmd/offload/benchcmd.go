@@ -42,18 +42,19 @@ type benchParams struct {
 	idleConns   int           // connections of the idle-memory scenario (0: skip it)
 	groBytes    int64         // received per aggregation on/off run (0: skip them)
 	groRepeats  int
+	linkRate    time.Duration // each link's packet-rate run per direction (0: skip them)
 	timeout     time.Duration // a deadline for every connection, so nothing hangs
 }
 
 func quickBenchParams() benchParams {
 	return benchParams{bulkBytes: 256 << 20, flowBytes: 32 << 20, flows: 8, checkBytes: 8 << 20,
-		idleConns: 20000, groBytes: 64 << 20, groRepeats: 1,
+		idleConns: 20000, groBytes: 64 << 20, groRepeats: 1, linkRate: 200 * time.Millisecond,
 		rounds: 5000, loadConns: 16, loadRounds: 500, msg: 64, cpsDuration: time.Second, cpsMax: 5000, repeats: 1, timeout: 60 * time.Second}
 }
 
 func fullBenchParams() benchParams {
 	return benchParams{bulkBytes: 1 << 30, flowBytes: 128 << 20, flows: 8, checkBytes: 64 << 20,
-		idleConns: 100000, groBytes: 512 << 20, groRepeats: 3,
+		idleConns: 100000, groBytes: 512 << 20, groRepeats: 3, linkRate: time.Second,
 		rounds: 50000, loadConns: 16, loadRounds: 5000, msg: 64, cpsDuration: 2 * time.Second, cpsMax: 8000, repeats: 3, timeout: 120 * time.Second}
 }
 
@@ -194,6 +195,7 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 			"idle_connections":       float64(p.idleConns),
 			"aggregation_run_bytes":  float64(p.groBytes),
 			"aggregation_repeats":    float64(p.groRepeats),
+			"link_rate_seconds":      p.linkRate.Seconds(),
 			"rr_message_bytes":       float64(p.msg),
 			"cps_seconds":            p.cpsDuration.Seconds(),
 			"cps_max_connections":    float64(p.cpsMax),
@@ -613,6 +615,10 @@ func benchAll(rep *bench.Report, p benchParams, table, progress io.Writer) error
 			fmt.Fprintf(progress, "aggregation runs: %v\n", err)
 			rep.AggregationNotes = append(rep.AggregationNotes, "The aggregation runs failed: "+err.Error())
 		}
+	}
+	if p.linkRate > 0 {
+		fmt.Fprintf(table, "\nLink packet rates, 60-byte frames, one queue (× against %s; for CPU, its ns/frame over the link's):\n", linkRateBaselineTitle())
+		linkRateBench(rep, p.linkRate, table, progress)
 	}
 	return nil
 }

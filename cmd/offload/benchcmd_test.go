@@ -22,7 +22,7 @@ func TestBenchEveryConfigurationProducesNumbersAndFiles(t *testing.T) {
 		t.Skip("builds namespaces and runs seven configurations, two of them gVisor built with the Go toolchain (~15 s)")
 	}
 	p := benchParams{bulkBytes: 1 << 20, flowBytes: 128 << 10, flows: 8, checkBytes: 1 << 20,
-		idleConns: 4000, groBytes: 4 << 20, groRepeats: 1, // fewer idle connections would drown in RSS noise
+		idleConns: 4000, groBytes: 4 << 20, groRepeats: 1, linkRate: 50 * time.Millisecond, // fewer idle connections would drown in RSS noise
 		rounds: 100, loadConns: 4, loadRounds: 50, msg: 64, cpsDuration: 200 * time.Millisecond, cpsMax: 50, repeats: 2, timeout: 20 * time.Second}
 	if raceEnabled {
 		// Under the race detector the process's RSS moves by tens of MB on
@@ -111,6 +111,15 @@ func TestBenchEveryConfigurationProducesNumbersAndFiles(t *testing.T) {
 	for _, a := range back.Aggregation {
 		if a.Error != "" || a.Gbps <= 0 || a.TCPRunsPerMiB <= 0 {
 			t.Errorf("aggregation cell %+v", a)
+		}
+	}
+	// The packet rates: a row per link, and back from the JSON.
+	if len(back.LinkRates) != 4 || len(back.LinkRateNotes) == 0 {
+		t.Errorf("%d packet-rate rows in the JSON (want 4), %d notes", len(back.LinkRates), len(back.LinkRateNotes))
+	}
+	for _, l := range back.LinkRates {
+		if l.Error != "" || l.RxMpps <= 0 || l.TxMpps <= 0 {
+			t.Errorf("packet-rate row %+v", l)
 		}
 	}
 	svg, err := os.ReadFile(svgPath)
