@@ -211,7 +211,7 @@ func newBenchReport(p benchParams, command string) *bench.Report {
 				"the first party asking; percentiles over every round trip of every connection, and the rate they made together in thousands per second.",
 			"Connections per second: the first party connects, sends one request, reads the reply and closes, one connection at a time, for the given time or count.",
 			"offload↔offload runs two offload stacks on the two ends of a second veth pair, each through AF_PACKET.",
-			"offload's TAP device is multi-queue, one queue (and owner goroutine) per CPU: the kernel spreads the flows it sends over the queues. AF_PACKET and AF_XDP on the veth have one queue here.",
+			"offload's TAP and AF_PACKET devices are multi-queue, one queue (and owner goroutine) per CPU: the kernel spreads the flows it sends over the queues (TAP's IFF_MULTI_QUEUE, AF_PACKET's PACKET_FANOUT by flow hash). AF_XDP on the veth has one queue here.",
 			"offload↔kernel AF_XDP no gro is the AF_XDP configuration with receive aggregation (package gro) off; the receive aggregation section measures aggregation on every link.",
 			"Idle connection memory: idle_connections connections from kernel clients (child processes in the peer namespace) to the configuration's first party, " +
 				"each moving a byte each way and then idle; bytes per connection of the server side, as each configuration's note below says. " +
@@ -519,7 +519,7 @@ func benchAll(rep *bench.Report, p benchParams, table, progress io.Writer) error
 		}},
 		{name: cfgAFPacket, idleClients: pair.B, setup: func() (bparty, bparty, func(), error) {
 			return withStack(func() (offload.Options, error) {
-				d, err := afpacket.Open(afpacket.Config{Interface: pair.IfA, Netns: pair.A.Path()})
+				d, err := afpacket.Open(afpacket.Config{Interface: pair.IfA, Netns: pair.A.Path(), Queues: min(runtime.NumCPU(), 16)})
 				if err != nil {
 					return offload.Options{}, fmt.Errorf("opening AF_PACKET on %s: %w", pair.IfA, err)
 				}

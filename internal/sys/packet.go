@@ -228,3 +228,30 @@ func PacketKick(fd int) error {
 	}
 	return nil
 }
+
+// PacketFanoutUnique makes the bound packet socket the first of a new
+// PACKET_FANOUT group that spreads received frames over its sockets by flow
+// hash, with an id the kernel picks so that no other group shares it
+// (PACKET_FANOUT_FLAG_UNIQUEID); it returns that id for PacketFanoutJoin.
+func PacketFanoutUnique(fd int) (int, error) {
+	arg := unix.PACKET_FANOUT_HASH | unix.PACKET_FANOUT_FLAG_UNIQUEID
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg<<16); err != nil {
+		return 0, os.NewSyscallError("setsockopt PACKET_FANOUT", err)
+	}
+	v, err := unix.GetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT)
+	if err != nil {
+		return 0, os.NewSyscallError("getsockopt PACKET_FANOUT", err)
+	}
+	return v & 0xffff, nil
+}
+
+// PacketFanoutJoin adds the bound packet socket to fanout group id (made by
+// PacketFanoutUnique; the group's mode has no UNIQUEID flag, which only asks
+// for the id).
+func PacketFanoutJoin(fd, id int) error {
+	arg := unix.PACKET_FANOUT_HASH
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, id|arg<<16); err != nil {
+		return os.NewSyscallError("setsockopt PACKET_FANOUT", err)
+	}
+	return nil
+}

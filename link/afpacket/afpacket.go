@@ -19,6 +19,12 @@
 //
 // Either way Recv copies frames out into the device's own buffers.
 //
+// Config.Queues > 1 opens one socket and ring per queue, joined in a
+// PACKET_FANOUT group with a kernel-chosen id: the kernel spreads received
+// frames over them by flow hash (a flow stays on one queue, and the fragments
+// of a datagram share a hash), so the stack runs one owner goroutine per
+// queue. Each queue transmits on its own socket.
+//
 // Every frame travels with a virtio-net header (PACKET_VNET_HDR) in both
 // directions, so TCP super-frames from a peer with TSO arrive whole with their
 // GSO size and partial checksum in pkt.Meta, and we may send super-frames and
@@ -113,9 +119,14 @@ type Config struct {
 	Blocks                bool
 	BlockSize, BlockCount int
 	RetireTimeout         time.Duration
-	// Buffers is the number of receive buffers the device owns (256 if 0), each
-	// large enough for a 64 KiB super-frame.
+	// Buffers is the number of receive buffers each queue owns (256 if 0),
+	// each large enough for a 64 KiB super-frame.
 	Buffers int
+	// Queues is the number of queues (1 if 0, at most 16): one socket and ring
+	// each, joined in a PACKET_FANOUT group that spreads received frames over
+	// them by flow hash, so that the stack runs one owner per queue and a
+	// flow stays on one. Each queue sends on its own socket.
+	Queues int
 }
 
 var (
@@ -123,28 +134,17 @@ var (
 	ErrNotPrivileged = errors.New("afpacket: opening a packet socket needs root or CAP_NET_RAW: run as root, or `setcap cap_net_raw,cap_net_admin+ep` the binary")
 	// ErrNoInterface: the interface does not exist in the socket's namespace.
 	ErrNoInterface = errors.New("afpacket: no such interface in this network namespace (open the device inside the namespace that owns it: set Config.Netns or call Open within netns.Host.Run)")
-	errQueue       = errors.New("afpacket: no such queue (the device has queue 0 only)")
+	errQueue       = errors.New("afpacket: no such queue")
 )
 
-// Device is an AF_PACKET socket with a receive ring.
+// Device is one AF_PACKET socket with a receive ring per queue.
 type Device struct {
-	fd    int
-	waker *sys.Waiter // Wait and Wake, on a duplicate of fd
-	ring  []byte
+	qs    []*queue
 	bsize int // V3: block size and count
 	bnum  int
 	fsize int // V2 (bsize == 0): slot size and count
 	fnum  int
 	caps  link.Capabilities
-
-	// receive position, owned by the queue's goroutine
-	cur    int    // block (V3) or slot (V2) being read
-	blkPkt uint32 // frames of it already taken
-	blkOff uint32 // offset of the next frame in it
-
-	pool  *pkt.Pool
-	msgs  [sendChunk]sys.Mmsghdr
-	iovs  [sendChunk]sys.Iovec
 	stats link.Counters
 
 	statsMu sync.Mutex
@@ -154,6 +154,23 @@ type Device struct {
 }
 
 var _ link.Device = (*Device)(nil)
+
+// queue is one socket and its ring; all but its waker is used by the queue's
+// goroutine alone.
+type queue struct {
+	fd    int
+	waker *sys.Waiter // Wait and Wake, on a duplicate of fd
+	ring  []byte
+
+	// receive position
+	cur    int    // block (V3) or slot (V2) being read
+	blkPkt uint32 // frames of it already taken
+	blkOff uint32 // offset of the next frame in it
+
+	pool *pkt.Pool
+	msgs [sendChunk]sys.Mmsghdr
+	iovs [sendChunk]sys.Iovec
+}
 
 // Open creates the socket and ring and binds to cfg.Interface.
 func Open(cfg Config) (*Device, error) {
@@ -191,11 +208,17 @@ func Open(cfg Config) (*Device, error) {
 	if cfg.Buffers < 1 {
 		return nil, fmt.Errorf("afpacket: %d receive buffers", cfg.Buffers)
 	}
+	if cfg.Queues == 0 {
+		cfg.Queues = 1
+	}
+	if cfg.Queues < 1 || cfg.Queues > 16 {
+		return nil, fmt.Errorf("afpacket: %d queues: want 1 to 16", cfg.Queues)
+	}
 	if cfg.HardwareAddr[0]&1 != 0 {
 		return nil, fmt.Errorf("afpacket: hardware address %x is multicast", cfg.HardwareAddr)
 	}
 
-	d := &Device{fd: -1}
+	d := &Device{}
 	if cfg.Blocks {
 		d.bsize, d.bnum = cfg.BlockSize, cfg.BlockCount
 	}
@@ -212,51 +235,29 @@ func Open(cfg Config) (*Device, error) {
 		if mac, err = sys.LinkHardwareAddr(cfg.Interface); err != nil {
 			return err
 		}
-		if d.fd, err = sys.PacketSocket(); err != nil {
-			if errors.Is(err, sys.EPERM) || errors.Is(err, sys.EACCES) {
-				return fmt.Errorf("%w (%v)", ErrNotPrivileged, err)
-			}
-			return err
-		}
-		// Version and header before the ring: the ring's layout depends on both.
-		version := sys.TPACKET_V2
-		if cfg.Blocks {
-			version = sys.TPACKET_V3
-		}
-		if err := sys.PacketSetInt(d.fd, sys.PACKET_VERSION, version); err != nil {
-			return fmt.Errorf("afpacket: TPACKET_V%d: %w", version+1, err)
-		}
-		if err := sys.PacketSetInt(d.fd, sys.PACKET_VNET_HDR, 1); err != nil {
-			return fmt.Errorf("afpacket: PACKET_VNET_HDR: %w", err)
-		}
-		if cfg.Blocks {
-			if err := sys.PacketSetRxRingV3(d.fd, uint32(cfg.BlockSize), uint32(cfg.BlockCount), ringFrameSz, uint32(retire)); err != nil {
-				return fmt.Errorf("afpacket: receive ring of %d x %d bytes: %w", cfg.BlockCount, cfg.BlockSize, err)
-			}
-			if d.ring, err = sys.Mmap(d.fd, cfg.BlockSize*cfg.BlockCount); err != nil {
+		fanout := 0
+		for i := range cfg.Queues {
+			q := &queue{fd: -1}
+			d.qs = append(d.qs, q)
+			if err := d.openQueue(q, cfg, idx, mtu, uint32(retire)); err != nil {
 				return err
 			}
-		} else {
-			// Frames too large for a slot are queued whole on the socket.
-			if err := sys.PacketSetInt(d.fd, sys.PACKET_COPY_THRESH, 1); err != nil {
-				return fmt.Errorf("afpacket: PACKET_COPY_THRESH: %w", err)
+			if cfg.Queues == 1 {
+				break
 			}
-			if err := sys.SetRecvBufferForce(d.fd, copyQueueBytes); err != nil {
-				return fmt.Errorf("afpacket: receive buffer: %w", err)
+			// The first socket asks the kernel for a group id no other
+			// socket uses; the others join that group. Frames are spread by
+			// flow hash, so a flow stays on one queue.
+			if i == 0 {
+				fanout, err = sys.PacketFanoutUnique(q.fd)
+			} else {
+				err = sys.PacketFanoutJoin(q.fd, fanout)
 			}
-			d.fsize, d.fnum = slotSize(mtu), cfg.Frames
-			block := max(d.fsize, 64<<10) // a page multiple the slot size divides
-			if err := sys.PacketSetRxRingV2(d.fd, uint32(block), uint32(d.fsize), uint32(d.fnum)); err != nil {
-				return fmt.Errorf("afpacket: receive ring of %d x %d bytes: %w", d.fnum, d.fsize, err)
-			}
-			if d.ring, err = sys.Mmap(d.fd, d.fsize*d.fnum); err != nil {
-				return err
+			if err != nil {
+				return fmt.Errorf("afpacket: PACKET_FANOUT for %d queues: %w", cfg.Queues, err)
 			}
 		}
-		// Best effort: older kernels lack these; the device still works.
-		sys.PacketSetInt(d.fd, sys.PACKET_QDISC_BYPASS, 1)
-		sys.PacketSetInt(d.fd, sys.PACKET_IGNORE_OUTGOING, 1)
-		return sys.PacketBind(d.fd, idx)
+		return nil
 	}
 	var err error
 	if cfg.Netns != "" {
@@ -264,22 +265,32 @@ func Open(cfg Config) (*Device, error) {
 	} else {
 		err = open()
 	}
-	if err == nil {
-		d.waker, err = sys.NewWaiter(d.fd, d.rxReady)
+	for _, q := range d.qs {
+		if err != nil {
+			break
+		}
+		q.waker, err = sys.NewWaiter(q.fd, func() bool { return d.rxReady(q) })
 	}
 	if err != nil {
-		if d.ring != nil {
-			sys.Munmap(d.ring)
-		}
-		if d.fd >= 0 {
-			sys.Close(d.fd)
+		for _, q := range d.qs {
+			if q.waker != nil {
+				q.waker.Close()
+			}
+			if q.ring != nil {
+				sys.Munmap(q.ring)
+			}
+			if q.fd >= 0 {
+				sys.Close(q.fd)
+			}
 		}
 		return nil, err
 	}
 	if cfg.HardwareAddr == [6]byte{} {
 		cfg.HardwareAddr = mac
 	}
-	d.pool = pkt.NewPool(cfg.Buffers, rxHeadroom+maxFrame, rxHeadroom)
+	for _, q := range d.qs {
+		q.pool = pkt.NewPool(cfg.Buffers, rxHeadroom+maxFrame, rxHeadroom)
+	}
 	d.caps = link.Capabilities{
 		Name:              cfg.Interface + "/afpacket",
 		L2:                true,
@@ -292,15 +303,66 @@ func Open(cfg Config) (*Device, error) {
 		TSO:               true,  // the kernel segments if the interface cannot
 		MaxGSOSize:        maxGSOSize,
 		RxGSO:             true,
-		Queues:            1,
+		Queues:            cfg.Queues,
 	}
 	return d, nil
+}
+
+// openQueue creates q's socket and ring and binds it to interface idx, in the
+// calling thread's network namespace.
+func (d *Device) openQueue(q *queue, cfg Config, idx, mtu int, retire uint32) error {
+	var err error
+	if q.fd, err = sys.PacketSocket(); err != nil {
+		if errors.Is(err, sys.EPERM) || errors.Is(err, sys.EACCES) {
+			return fmt.Errorf("%w (%v)", ErrNotPrivileged, err)
+		}
+		return err
+	}
+	// Version and header before the ring: the ring's layout depends on both.
+	version := sys.TPACKET_V2
+	if cfg.Blocks {
+		version = sys.TPACKET_V3
+	}
+	if err := sys.PacketSetInt(q.fd, sys.PACKET_VERSION, version); err != nil {
+		return fmt.Errorf("afpacket: TPACKET_V%d: %w", version+1, err)
+	}
+	if err := sys.PacketSetInt(q.fd, sys.PACKET_VNET_HDR, 1); err != nil {
+		return fmt.Errorf("afpacket: PACKET_VNET_HDR: %w", err)
+	}
+	if cfg.Blocks {
+		if err := sys.PacketSetRxRingV3(q.fd, uint32(cfg.BlockSize), uint32(cfg.BlockCount), ringFrameSz, retire); err != nil {
+			return fmt.Errorf("afpacket: receive ring of %d x %d bytes: %w", cfg.BlockCount, cfg.BlockSize, err)
+		}
+		if q.ring, err = sys.Mmap(q.fd, cfg.BlockSize*cfg.BlockCount); err != nil {
+			return err
+		}
+	} else {
+		// Frames too large for a slot are queued whole on the socket.
+		if err := sys.PacketSetInt(q.fd, sys.PACKET_COPY_THRESH, 1); err != nil {
+			return fmt.Errorf("afpacket: PACKET_COPY_THRESH: %w", err)
+		}
+		if err := sys.SetRecvBufferForce(q.fd, copyQueueBytes); err != nil {
+			return fmt.Errorf("afpacket: receive buffer: %w", err)
+		}
+		d.fsize, d.fnum = slotSize(mtu), cfg.Frames
+		block := max(d.fsize, 64<<10) // a page multiple the slot size divides
+		if err := sys.PacketSetRxRingV2(q.fd, uint32(block), uint32(d.fsize), uint32(d.fnum)); err != nil {
+			return fmt.Errorf("afpacket: receive ring of %d x %d bytes: %w", d.fnum, d.fsize, err)
+		}
+		if q.ring, err = sys.Mmap(q.fd, d.fsize*d.fnum); err != nil {
+			return err
+		}
+	}
+	// Best effort: older kernels lack these; the device still works.
+	sys.PacketSetInt(q.fd, sys.PACKET_QDISC_BYPASS, 1)
+	sys.PacketSetInt(q.fd, sys.PACKET_IGNORE_OUTGOING, 1)
+	return sys.PacketBind(q.fd, idx)
 }
 
 // Caps returns the device's capabilities.
 func (d *Device) Caps() link.Capabilities { return d.caps }
 
-func (d *Device) block(i int) []byte { return d.ring[i*d.bsize : (i+1)*d.bsize] }
+func (d *Device) block(q *queue, i int) []byte { return q.ring[i*d.bsize : (i+1)*d.bsize] }
 
 func (d *Device) blockStatus(b []byte) *uint32 { return (*uint32)(unsafe.Pointer(&b[blkStatus])) }
 
@@ -320,37 +382,38 @@ func slotSize(mtu int) int {
 // Recv copies frames out of the ring until the batch is full, no frame is
 // left, or the device's buffers are all out.
 func (d *Device) Recv(queue int, batch *pkt.Batch) (int, error) {
-	if queue != 0 {
+	if queue < 0 || queue >= len(d.qs) {
 		return 0, errQueue
 	}
+	q := d.qs[queue]
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed.Load() {
 		return 0, link.ErrClosed
 	}
 	if d.bsize == 0 {
-		return d.recvSlots(batch), nil
+		return d.recvSlots(q, batch), nil
 	}
 	ne := binary.NativeEndian
 	n := 0
 	for !batch.Full() {
-		b := d.block(d.cur)
+		b := d.block(q, q.cur)
 		// Acquire: the block's contents are ours once we see TP_STATUS_USER.
 		if atomic.LoadUint32(d.blockStatus(b))&sys.TP_STATUS_USER == 0 {
 			break
 		}
 		num := ne.Uint32(b[blkNumPkts:])
-		if d.blkPkt == 0 {
-			d.blkOff = ne.Uint32(b[blkFirstPkt:])
+		if q.blkPkt == 0 {
+			q.blkOff = ne.Uint32(b[blkFirstPkt:])
 		}
-		for d.blkPkt < num && !batch.Full() {
-			off := int(d.blkOff)
+		for q.blkPkt < num && !batch.Full() {
+			off := int(q.blkOff)
 			if off < blkHeaderLen || off > len(b)-pktHdrLen {
-				d.stats.RxDropped.Add(uint64(num - d.blkPkt))
-				d.blkPkt = num // a block we cannot walk: give it back
+				d.stats.RxDropped.Add(uint64(num - q.blkPkt))
+				q.blkPkt = num // a block we cannot walk: give it back
 				break
 			}
-			buf := d.pool.Get()
+			buf := q.pool.Get()
 			if buf == nil {
 				return n, nil // keep our place; the kernel queues meanwhile
 			}
@@ -363,20 +426,20 @@ func (d *Device) Recv(queue int, batch *pkt.Batch) (int, error) {
 				buf.Release()
 				d.stats.RxDropped.Add(1)
 			}
-			d.blkPkt++
+			q.blkPkt++
 			next := ne.Uint32(b[off+pktNext:])
-			if next == 0 && d.blkPkt < num {
-				d.stats.RxDropped.Add(uint64(num - d.blkPkt))
-				d.blkPkt = num
+			if next == 0 && q.blkPkt < num {
+				d.stats.RxDropped.Add(uint64(num - q.blkPkt))
+				q.blkPkt = num
 				break
 			}
-			d.blkOff += next
+			q.blkOff += next
 		}
-		if d.blkPkt >= num {
+		if q.blkPkt >= num {
 			// Release: hand the block back after we are done reading it.
 			atomic.StoreUint32(d.blockStatus(b), sys.TP_STATUS_KERNEL)
-			d.cur = (d.cur + 1) % d.bnum
-			d.blkPkt, d.blkOff = 0, 0
+			q.cur = (q.cur + 1) % d.bnum
+			q.blkPkt, q.blkOff = 0, 0
 		}
 	}
 	return n, nil
@@ -439,31 +502,31 @@ func fillFrame(buf *pkt.Buffer, vnet, frame []byte, status uint32, tci, tpid uin
 }
 
 // slot returns V2 slot i.
-func (d *Device) slot(i int) []byte { return d.ring[i*d.fsize : (i+1)*d.fsize] }
+func (d *Device) slot(q *queue, i int) []byte { return q.ring[i*d.fsize : (i+1)*d.fsize] }
 
 func slotStatusWord(s []byte) *uint32 { return (*uint32)(unsafe.Pointer(&s[slotStatus])) }
 
 // recvSlots is Recv on the frame ring: one frame per slot, in order; a slot
 // marked TP_STATUS_COPY stands for a frame too large for it, read whole from
 // the socket's queue.
-func (d *Device) recvSlots(batch *pkt.Batch) int {
+func (d *Device) recvSlots(q *queue, batch *pkt.Batch) int {
 	ne := binary.NativeEndian
 	n := 0
 	for !batch.Full() {
-		s := d.slot(d.cur)
+		s := d.slot(q, q.cur)
 		// Acquire: the slot's contents are ours once we see TP_STATUS_USER.
 		status := atomic.LoadUint32(slotStatusWord(s))
 		if status&sys.TP_STATUS_USER == 0 {
 			break
 		}
-		buf := d.pool.Get()
+		buf := q.pool.Get()
 		if buf == nil {
 			break // keep our place; the kernel queues meanwhile
 		}
 		ok := false
 		tci, tpid := ne.Uint16(s[slotVlanTCI:]), ne.Uint16(s[slotVlanTPID:])
 		if status&sys.TP_STATUS_COPY != 0 {
-			ok = d.readCopied(buf, status, tci, tpid, int(ne.Uint32(s[slotLen:])))
+			ok = d.readCopied(q, buf, status, tci, tpid, int(ne.Uint32(s[slotLen:])))
 		} else {
 			snap, wire, mac := int(ne.Uint32(s[slotSnaplen:])), int(ne.Uint32(s[slotLen:])), int(ne.Uint16(s[slotMac:]))
 			// A frame cut short without a copy (the copy queue was full) is lost.
@@ -472,9 +535,9 @@ func (d *Device) recvSlots(batch *pkt.Batch) int {
 		}
 		// Release: hand the slot back after we are done reading it.
 		atomic.StoreUint32(slotStatusWord(s), sys.TP_STATUS_KERNEL)
-		d.cur++
-		if d.cur == d.fnum {
-			d.cur = 0
+		q.cur++
+		if q.cur == d.fnum {
+			q.cur = 0
 		}
 		if !ok {
 			buf.Release()
@@ -491,10 +554,10 @@ func (d *Device) recvSlots(batch *pkt.Batch) int {
 
 // readCopied reads the whole frame a TP_STATUS_COPY slot stands for from the
 // socket (the kernel queues them in ring order) into buf, in place.
-func (d *Device) readCopied(buf *pkt.Buffer, status uint32, tci, tpid uint16, wireLen int) bool {
+func (d *Device) readCopied(q *queue, buf *pkt.Buffer, status uint32, tci, tpid uint16, wireLen int) bool {
 	st := buf.Storage()
 	for {
-		k, err := sys.Read(d.fd, st[rxHeadroom-vnetLen:])
+		k, err := sys.Read(q.fd, st[rxHeadroom-vnetLen:])
 		if err == sys.EINTR {
 			continue
 		}
@@ -512,10 +575,11 @@ func (d *Device) readCopied(buf *pkt.Buffer, status uint32, tci, tpid uint16, wi
 // error only if no frame went out and the kernel gave one.
 func (d *Device) Send(queue int, batch *pkt.Batch) (int, error) {
 	defer batch.ReleaseAll()
-	if queue != 0 {
+	if queue < 0 || queue >= len(d.qs) {
 		d.stats.TxDropped.Add(uint64(batch.Len()))
 		return 0, errQueue
 	}
+	q := d.qs[queue]
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed.Load() {
@@ -543,14 +607,14 @@ func (d *Device) Send(queue int, batch *pkt.Batch) (int, error) {
 				d.stats.TxDropped.Add(1)
 				continue
 			}
-			sys.SetIovec(&d.iovs[k], buf.Bytes())
-			sys.SetMsgIovecs(&d.msgs[k], &d.iovs[k], 1)
+			sys.SetIovec(&q.iovs[k], buf.Bytes())
+			sys.SetMsgIovecs(&q.msgs[k], &q.iovs[k], 1)
 			lens[k] = frameLen
 			k++
 		}
 		bufs = bufs[used:]
 		for i := 0; i < k; {
-			m, err := sys.Sendmmsg(d.fd, d.msgs[i:k])
+			m, err := sys.Sendmmsg(q.fd, q.msgs[i:k])
 			if err == sys.EINTR {
 				continue
 			}
@@ -569,7 +633,7 @@ func (d *Device) Send(queue int, batch *pkt.Batch) (int, error) {
 			i += m
 		}
 	}
-	clear(d.iovs[:]) // drop references to buffers going back to their pools
+	clear(q.iovs[:]) // drop references to buffers going back to their pools
 	if sent == 0 && lastErr != nil {
 		return 0, fmt.Errorf("afpacket: send on %s: %w", d.caps.Name, lastErr)
 	}
@@ -581,9 +645,10 @@ func (d *Device) Send(queue int, batch *pkt.Batch) (int, error) {
 // just woke wait for one) until a block is ready, Wake is called, or timeout
 // passes (< 0 waits without limit).
 func (d *Device) Wait(queue int, timeout time.Duration) error {
-	if queue != 0 {
+	if queue < 0 || queue >= len(d.qs) {
 		return errQueue
 	}
+	q := d.qs[queue]
 	// Held while parked so that the ring stays mapped for blockReady; Close
 	// ends the wait (closing the waiter) before it takes the lock.
 	d.mu.RLock()
@@ -592,10 +657,10 @@ func (d *Device) Wait(queue int, timeout time.Duration) error {
 		return link.ErrClosed
 	}
 	// A block or frame already ours (left by a full batch) needs no sleep.
-	if d.rxReady() {
+	if d.rxReady(q) {
 		return nil
 	}
-	err := d.waker.Wait(timeout)
+	err := q.waker.Wait(timeout)
 	if d.closed.Load() {
 		return link.ErrClosed
 	}
@@ -607,19 +672,19 @@ func (d *Device) Wait(queue int, timeout time.Duration) error {
 
 // rxReady reports whether the block or slot Recv reads next is ours. Called
 // by the queue's goroutine with d.mu held.
-func (d *Device) rxReady() bool {
+func (d *Device) rxReady(q *queue) bool {
 	if d.bsize == 0 {
-		return atomic.LoadUint32(slotStatusWord(d.slot(d.cur)))&sys.TP_STATUS_USER != 0
+		return atomic.LoadUint32(slotStatusWord(d.slot(q, q.cur)))&sys.TP_STATUS_USER != 0
 	}
-	return atomic.LoadUint32(d.blockStatus(d.block(d.cur)))&sys.TP_STATUS_USER != 0
+	return atomic.LoadUint32(d.blockStatus(d.block(q, q.cur)))&sys.TP_STATUS_USER != 0
 }
 
 // Wake makes a current or the next Wait return.
 func (d *Device) Wake(queue int) {
-	if queue != 0 {
+	if queue < 0 || queue >= len(d.qs) {
 		return
 	}
-	d.waker.Wake() // after Close a no-op: the waiter's descriptor is closed
+	d.qs[queue].waker.Wake() // after Close a no-op: the waiter's descriptor is closed
 }
 
 // Stats returns the device's counters, including frames the kernel dropped
@@ -628,8 +693,10 @@ func (d *Device) Stats() link.Stats {
 	d.mu.RLock()
 	if !d.closed.Load() {
 		d.statsMu.Lock()
-		if _, drops, err := sys.PacketStats(d.fd); err == nil { // reads and resets
-			d.stats.RxDropped.Add(uint64(drops))
+		for _, q := range d.qs {
+			if _, drops, err := sys.PacketStats(q.fd); err == nil { // reads and resets
+				d.stats.RxDropped.Add(uint64(drops))
+			}
 		}
 		d.statsMu.Unlock()
 	}
@@ -641,11 +708,15 @@ func (d *Device) Stats() link.Stats {
 func (d *Device) Close() error {
 	d.once.Do(func() {
 		d.closed.Store(true)
-		d.waker.Close() // ends a parked Wait, which then lets go of d.mu
+		for _, q := range d.qs {
+			q.waker.Close() // ends a parked Wait, which then lets go of d.mu
+		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		sys.Munmap(d.ring)
-		sys.Close(d.fd)
+		for _, q := range d.qs {
+			sys.Munmap(q.ring)
+			sys.Close(q.fd)
+		}
 	})
 	return nil
 }

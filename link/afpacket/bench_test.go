@@ -60,7 +60,7 @@ func BenchmarkSend(b *testing.B) {
 					}
 					for _, buf := range batch.Buffers() {
 						sys.MetaToVnetHdr(&buf.Meta, buf.Bytes(), buf.Prepend(vnetLen))
-						sys.Sendto(d.fd, buf.Bytes())
+						sys.Sendto(d.qs[0].fd, buf.Bytes())
 					}
 					batch.ReleaseAll()
 				}

@@ -13,7 +13,7 @@ import (
 // fakeRing is a Device with a ring in ordinary memory and no socket, so the
 // ring walker can be fed blocks written by the test instead of the kernel.
 func fakeRing(bsize, bnum int) *Device {
-	return &Device{ring: make([]byte, bsize*bnum), bsize: bsize, bnum: bnum, pool: pkt.NewPool(8, rxHeadroom+maxFrame, rxHeadroom)}
+	return &Device{qs: []*queue{{fd: -1, ring: make([]byte, bsize*bnum), pool: pkt.NewPool(8, rxHeadroom+maxFrame, rxHeadroom)}}, bsize: bsize, bnum: bnum}
 }
 
 // putFrame writes one tpacket3 frame (header, virtio-net header, frame) at off
@@ -40,7 +40,7 @@ func readyBlock(b []byte, n int) {
 
 func TestRingWalkerTakesFramesInOrderAndReturnsBlocks(t *testing.T) {
 	d := fakeRing(4096, 2)
-	b := d.block(0)
+	b := d.block(d.qs[0], 0)
 	off := blkHeaderLen
 	for i := range 3 {
 		f := make([]byte, 60+i)
@@ -60,14 +60,14 @@ func TestRingWalkerTakesFramesInOrderAndReturnsBlocks(t *testing.T) {
 		t.Fatalf("second Recv: %d", n)
 	}
 	batch.ReleaseAll()
-	if binary.NativeEndian.Uint32(b[blkStatus:]) != sys.TP_STATUS_KERNEL || d.cur != 1 {
+	if binary.NativeEndian.Uint32(b[blkStatus:]) != sys.TP_STATUS_KERNEL || d.qs[0].cur != 1 {
 		t.Fatal("finished block not handed back to the kernel")
 	}
 }
 
 func TestRingWalkerDropsCutFramesAndBadOffsets(t *testing.T) {
 	d := fakeRing(4096, 2)
-	b := d.block(0)
+	b := d.block(d.qs[0], 0)
 	off := putFrame(b, blkHeaderLen, make([]byte, 100), 0)
 	binary.NativeEndian.PutUint32(b[blkHeaderLen+pktLen:], 200) // snaplen < wire length: cut
 	putFrame(b, off, make([]byte, 60), 0)
@@ -82,7 +82,7 @@ func TestRingWalkerDropsCutFramesAndBadOffsets(t *testing.T) {
 	if s := d.stats.Snapshot(); s.RxDropped != 2 {
 		t.Fatalf("dropped %d, want 2 (the cut frame and the unreachable third)", s.RxDropped)
 	}
-	if d.pool.Available() != d.pool.Count() {
+	if d.qs[0].pool.Available() != d.qs[0].pool.Count() {
 		t.Fatal("buffers leaked")
 	}
 }
@@ -98,7 +98,7 @@ func FuzzRingBlock(f *testing.F) {
 	f.Add(make([]byte, 64))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := fakeRing(4096, 2)
-		b := d.block(0)
+		b := d.block(d.qs[0], 0)
 		copy(b, data)
 		binary.NativeEndian.PutUint32(b[blkStatus:], sys.TP_STATUS_USER)
 		batch := pkt.NewBatch(16)
@@ -111,7 +111,7 @@ func FuzzRingBlock(f *testing.F) {
 			}
 			batch.ReleaseAll()
 		}
-		if d.pool.Available() != d.pool.Count() {
+		if d.qs[0].pool.Available() != d.qs[0].pool.Count() {
 			t.Fatal("buffers leaked")
 		}
 	})
@@ -120,7 +120,7 @@ func FuzzRingBlock(f *testing.F) {
 // fakeSlots is a Device with a TPACKET_V2 frame ring in ordinary memory and
 // no socket (a TP_STATUS_COPY slot then finds nothing to read).
 func fakeSlots(n int) *Device {
-	return &Device{fd: -1, ring: make([]byte, 2048*n), fsize: 2048, fnum: n, pool: pkt.NewPool(8, rxHeadroom+maxFrame, rxHeadroom)}
+	return &Device{qs: []*queue{{fd: -1, ring: make([]byte, 2048*n), pool: pkt.NewPool(8, rxHeadroom+maxFrame, rxHeadroom)}}, fsize: 2048, fnum: n}
 }
 
 // putSlot writes one tpacket2 frame into slot s as the kernel does: header,
@@ -140,14 +140,14 @@ func TestSlotRingTakesFramesInOrderAndHandsEachSlotBack(t *testing.T) {
 	for i := range 3 {
 		f := make([]byte, 60+i)
 		f[0] = byte(i)
-		putSlot(d.slot(i), f, len(f), len(f), 0)
+		putSlot(d.slot(d.qs[0], i), f, len(f), len(f), 0)
 	}
 	batch := pkt.NewBatch(2)
 	if n, _ := d.Recv(0, batch); n != 2 || batch.At(0).Bytes()[0] != 0 || batch.At(1).Bytes()[0] != 1 {
 		t.Fatalf("first Recv: %d", n)
 	}
 	batch.ReleaseAll()
-	if !d.rxReady() {
+	if !d.rxReady(d.qs[0]) {
 		t.Fatal("the third frame is not reported ready")
 	}
 	if n, _ := d.Recv(0, batch); n != 1 || batch.At(0).Len() != 62 {
@@ -155,18 +155,18 @@ func TestSlotRingTakesFramesInOrderAndHandsEachSlotBack(t *testing.T) {
 	}
 	batch.ReleaseAll()
 	for i := range 3 {
-		if binary.NativeEndian.Uint32(d.slot(i)[slotStatus:]) != sys.TP_STATUS_KERNEL {
+		if binary.NativeEndian.Uint32(d.slot(d.qs[0], i)[slotStatus:]) != sys.TP_STATUS_KERNEL {
 			t.Fatalf("slot %d not handed back to the kernel", i)
 		}
 	}
-	if d.rxReady() || d.cur != 3 {
-		t.Fatalf("ready %v at slot %d after every frame was taken", d.rxReady(), d.cur)
+	if d.rxReady(d.qs[0]) || d.qs[0].cur != 3 {
+		t.Fatalf("ready %v at slot %d after every frame was taken", d.rxReady(d.qs[0]), d.qs[0].cur)
 	}
 	// The ring wraps: slot 3, then slot 0 again.
-	putSlot(d.slot(3), make([]byte, 64), 64, 64, 0)
-	putSlot(d.slot(0), make([]byte, 65), 65, 65, 0)
-	if n, _ := d.Recv(0, batch); n != 2 || batch.At(1).Len() != 65 || d.cur != 1 {
-		t.Fatalf("across the wrap: %d frames, at slot %d", n, d.cur)
+	putSlot(d.slot(d.qs[0], 3), make([]byte, 64), 64, 64, 0)
+	putSlot(d.slot(d.qs[0], 0), make([]byte, 65), 65, 65, 0)
+	if n, _ := d.Recv(0, batch); n != 2 || batch.At(1).Len() != 65 || d.qs[0].cur != 1 {
+		t.Fatalf("across the wrap: %d frames, at slot %d", n, d.qs[0].cur)
 	}
 	batch.ReleaseAll()
 }
@@ -176,9 +176,9 @@ func TestSlotRingTakesFramesInOrderAndHandsEachSlotBack(t *testing.T) {
 // back and the frames after it still arrive.
 func TestSlotRingDropsCutFramesAndLostCopies(t *testing.T) {
 	d := fakeSlots(4)
-	putSlot(d.slot(0), make([]byte, 100), 100, 3000, 0)                  // cut, no copy
-	putSlot(d.slot(1), make([]byte, 100), 100, 3000, sys.TP_STATUS_COPY) // copy not readable
-	putSlot(d.slot(2), make([]byte, 70), 70, 70, 0)
+	putSlot(d.slot(d.qs[0], 0), make([]byte, 100), 100, 3000, 0)                  // cut, no copy
+	putSlot(d.slot(d.qs[0], 1), make([]byte, 100), 100, 3000, sys.TP_STATUS_COPY) // copy not readable
+	putSlot(d.slot(d.qs[0], 2), make([]byte, 70), 70, 70, 0)
 	batch := pkt.NewBatch(8)
 	if n, _ := d.Recv(0, batch); n != 1 || batch.At(0).Len() != 70 {
 		t.Fatalf("Recv: %d frames", n)
@@ -188,7 +188,7 @@ func TestSlotRingDropsCutFramesAndLostCopies(t *testing.T) {
 		t.Fatalf("%d drops counted, want 2", got)
 	}
 	for i := range 3 {
-		if binary.NativeEndian.Uint32(d.slot(i)[slotStatus:]) != sys.TP_STATUS_KERNEL {
+		if binary.NativeEndian.Uint32(d.slot(d.qs[0], i)[slotStatus:]) != sys.TP_STATUS_KERNEL {
 			t.Fatalf("slot %d not handed back", i)
 		}
 	}

@@ -39,7 +39,7 @@ func TestSocketOptionsTookEffect(t *testing.T) {
 				{"PACKET_VNET_HDR", sys.PACKET_VNET_HDR, 1},
 				{"PACKET_VERSION", sys.PACKET_VERSION, wantVersion},
 			} {
-				got, err := unix.GetsockoptInt(d.fd, unix.SOL_PACKET, o.opt)
+				got, err := unix.GetsockoptInt(d.qs[0].fd, unix.SOL_PACKET, o.opt)
 				if err != nil {
 					t.Errorf("getsockopt %s: %v", o.name, err)
 					continue
