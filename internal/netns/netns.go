@@ -487,3 +487,28 @@ func ownerPID(name string) (int, bool) {
 	pid, err := strconv.Atoi(p)
 	return pid, err == nil && pid > 0
 }
+
+// OwnNamespaces lists the network namespaces this process created (named
+// offl-<pid>-...) that still exist.
+func OwnNamespaces() []string {
+	ents, _ := os.ReadDir(RunDir)
+	var own []string
+	for _, e := range ents {
+		if pid, ok := ownerPID(e.Name()); ok && pid == os.Getpid() {
+			own = append(own, e.Name())
+		}
+	}
+	return own
+}
+
+// RunCheckingLeftovers is a TestMain body: it runs the tests and fails the
+// run if a namespace this process created outlives them, since every test
+// must remove what it built, also when it fails.
+func RunCheckingLeftovers(m *testing.M) {
+	code := m.Run()
+	if left := OwnNamespaces(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: namespaces left behind: %v\n", left)
+		code = 1
+	}
+	os.Exit(code)
+}

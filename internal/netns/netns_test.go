@@ -19,25 +19,7 @@ import (
 )
 
 // TestMain fails the run if any namespace this process created outlives its tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if left := ownNamespaces(); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: namespaces left behind: %v\n", left)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-func ownNamespaces() []string {
-	ents, _ := os.ReadDir(RunDir)
-	var own []string
-	for _, e := range ents {
-		if pid, ok := ownerPID(e.Name()); ok && pid == os.Getpid() {
-			own = append(own, e.Name())
-		}
-	}
-	return own
-}
+func TestMain(m *testing.M) { RunCheckingLeftovers(m) }
 
 func listed(t *testing.T, name string) bool {
 	t.Helper()
