@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -342,9 +343,12 @@ func TestXDPChild(t *testing.T) {
 		fmt.Println("ERROR", err)
 		return
 	}
-	_ = d
 	fmt.Println("ATTACHED")
 	time.Sleep(time.Minute)
+	// Unreachable, the device's BPF link would be closed by its finalizer
+	// at the next garbage collection, detaching the program before the
+	// parent looks (seen once in CI).
+	runtime.KeepAlive(d)
 }
 
 // xdpAttachMode reads the mode the interface's program is attached in.
@@ -412,8 +416,10 @@ func programGoneAfterSIGKILL(t *testing.T, m afxdp.AttachMode) {
 	if !attached {
 		t.Fatal("the child never attached")
 	}
-	if !xdpAttached(t, p.B, p.IfB) {
-		t.Fatal("no XDP program on the interface while the child runs")
+	for deadline := time.Now().Add(2 * time.Second); !xdpAttached(t, p.B, p.IfB); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no XDP program on the interface while the child runs")
+		}
 	}
 	if got := xdpAttachMode(t, p.B, p.IfB); got != m {
 		t.Fatalf("the child's program is attached in %v mode, want %v", got, m)
