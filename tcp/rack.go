@@ -210,8 +210,9 @@ func (c *Conn) enterRecovery(now clock.Instant, scoreboard bool) {
 // armTLP schedules a tail loss probe (RFC 8985 §7.2) when data is outstanding
 // and no recovery is under way. The PTO never fires after the RTO would.
 //
-// In a SACK recovery the same timer arms the rescue retransmission instead,
-// once every lost segment has been resent (see onRescue).
+// In a SACK recovery the same timer, restarted by every ACK and
+// retransmission, arms the recovery's one rescue retransmission instead (see
+// onRescue).
 func (c *Conn) armTLP(now clock.Instant) {
 	r := &c.rack
 	r.tlpAt = clock.Never
@@ -262,13 +263,7 @@ func (c *Conn) onPTO(now clock.Instant, out Output) {
 	}
 	if q := &c.txq; !sent && q.n > 0 {
 		r.tlpRetx = true
-		s := q.at(q.n - 1)
-		seq := s.end - wire.Seq(min(s.len(), c.sndMSS))
-		a, b := c.sndBuf.peek(int(seq-c.sndBufSeq), int(s.end-seq))
-		c.noteRetransmit(now)
-		c.st.retransmits++
-		c.emit(now, out, seq, wire.FlagACK, a, b)
-		c.txResent(now, seq, s.end)
+		c.resendLastMSS(now, out, q.at(q.n-1))
 	}
 	r.tlpEnd = c.sndMax
 	c.rtoAt = now.Add(c.rto)
@@ -313,17 +308,21 @@ func (c *Conn) onRescue(now clock.Instant, out Output) {
 	if i < 0 {
 		return
 	}
-	s := q.at(i)
 	r.rescued = true
-	end := s.end
-	seq := end - wire.Seq(min(s.len(), c.sndMSS))
-	a, b := c.sndBuf.peek(int(seq-c.sndBufSeq), int(end-seq))
+	c.st.rescues++
+	c.resendLastMSS(now, out, q.at(i))
+	c.rtoAt = now.Add(c.rto)
+}
+
+// resendLastMSS retransmits the last MSS of scoreboard entry s (all of it if
+// shorter): the segment a probe or rescue resends to draw an ACK.
+func (c *Conn) resendLastMSS(now clock.Instant, out Output, s *txSeg) {
+	seq := s.end - wire.Seq(min(s.len(), c.sndMSS))
+	a, b := c.sndBuf.peek(int(seq-c.sndBufSeq), int(s.end-seq))
 	c.noteRetransmit(now)
 	c.st.retransmits++
-	c.st.rescues++
 	c.emit(now, out, seq, wire.FlagACK, a, b)
-	c.txResent(now, seq, end)
-	c.rtoAt = now.Add(c.rto)
+	c.txResent(now, seq, s.end)
 }
 
 // tlpAcked is RFC 8985 §7.4: when the ACK for the probe's episode arrives, a
