@@ -235,11 +235,14 @@ func Open(cfg Config) (*Device, error) {
 		if mac, err = sys.LinkHardwareAddr(cfg.Interface); err != nil {
 			return err
 		}
+		if !cfg.Blocks {
+			d.fsize, d.fnum = slotSize(mtu), cfg.Frames
+		}
 		fanout := 0
 		for i := range cfg.Queues {
 			q := &queue{fd: -1}
 			d.qs = append(d.qs, q)
-			if err := d.openQueue(q, cfg, idx, mtu, uint32(retire)); err != nil {
+			if err := d.openQueue(q, cfg, idx, uint32(retire)); err != nil {
 				return err
 			}
 			if cfg.Queues == 1 {
@@ -308,9 +311,9 @@ func Open(cfg Config) (*Device, error) {
 	return d, nil
 }
 
-// openQueue creates q's socket and ring and binds it to interface idx, in the
-// calling thread's network namespace.
-func (d *Device) openQueue(q *queue, cfg Config, idx, mtu int, retire uint32) error {
+// openQueue creates q's socket and ring (of d's geometry) and binds it to
+// interface idx, in the calling thread's network namespace.
+func (d *Device) openQueue(q *queue, cfg Config, idx int, retire uint32) error {
 	var err error
 	if q.fd, err = sys.PacketSocket(); err != nil {
 		if errors.Is(err, sys.EPERM) || errors.Is(err, sys.EACCES) {
@@ -344,7 +347,6 @@ func (d *Device) openQueue(q *queue, cfg Config, idx, mtu int, retire uint32) er
 		if err := sys.SetRecvBufferForce(q.fd, copyQueueBytes); err != nil {
 			return fmt.Errorf("afpacket: receive buffer: %w", err)
 		}
-		d.fsize, d.fnum = slotSize(mtu), cfg.Frames
 		block := max(d.fsize, 64<<10) // a page multiple the slot size divides
 		if err := sys.PacketSetRxRingV2(q.fd, uint32(block), uint32(d.fsize), uint32(d.fnum)); err != nil {
 			return fmt.Errorf("afpacket: receive ring of %d x %d bytes: %w", d.fnum, d.fsize, err)
