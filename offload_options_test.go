@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"offload"
+	"offload/bench"
 	"offload/link"
 	"offload/link/pipe"
 	"offload/pkt"
@@ -69,14 +70,7 @@ func TestFacadeVLANAndTTLReachTheStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		io.Copy(c, c)
-	}()
+	go bench.Echo(ln)
 	c, err := cli.Dial("tcp", "198.18.0.2:7")
 	if err != nil {
 		t.Fatalf("dial on the same VLAN: %v", err)

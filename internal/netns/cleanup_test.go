@@ -70,18 +70,6 @@ func runCleanupChild(t *testing.T, mode string) (int, []string, string) {
 	return pid, names, string(out)
 }
 
-// namespacesOf lists the namespaces under RunDir that pid created.
-func namespacesOf(pid int) []string {
-	ents, _ := os.ReadDir(RunDir)
-	var own []string
-	for _, e := range ents {
-		if p, ok := ownerPID(e.Name()); ok && p == pid {
-			own = append(own, e.Name())
-		}
-	}
-	return own
-}
-
 // TestNamespacesAreRemovedWhenATestFails: a test that fails after creating
 // a pair and a host (with a process inside) leaves nothing behind.
 func TestNamespacesAreRemovedWhenATestFails(t *testing.T) {

@@ -490,11 +490,14 @@ func ownerPID(name string) (int, bool) {
 
 // OwnNamespaces lists the network namespaces this process created (named
 // offl-<pid>-...) that still exist.
-func OwnNamespaces() []string {
+func OwnNamespaces() []string { return namespacesOf(os.Getpid()) }
+
+// namespacesOf lists the namespaces under RunDir that process pid created.
+func namespacesOf(pid int) []string {
 	ents, _ := os.ReadDir(RunDir)
 	var own []string
 	for _, e := range ents {
-		if pid, ok := ownerPID(e.Name()); ok && pid == os.Getpid() {
+		if p, ok := ownerPID(e.Name()); ok && p == pid {
 			own = append(own, e.Name())
 		}
 	}
